@@ -1,0 +1,47 @@
+// A Hugging Face safetensors checkpoint: one `model.safetensors`, or shards listed by
+// `model.safetensors.index.json`. Files are memory-mapped; tensors are views into the mappings.
+// Every size and offset read from a file is validated before use.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "util/dtype.hpp"
+#include "io/mapped_file.hpp"
+
+namespace qguard::io {
+
+struct TensorView {
+  std::string name;
+  DType dtype;
+  std::vector<std::int64_t> shape;
+  const std::byte* data;  // into a mapping owned by the Checkpoint; not necessarily aligned
+  std::size_t nbytes;
+
+  std::int64_t numel() const;
+};
+
+class Checkpoint {
+ public:
+  // Opens `dir`/model.safetensors, or else `dir`/model.safetensors.index.json and its shards.
+  // Throws Error with kNotFound, kMalformedJson, kUnsupportedDtype or kCorruptFile.
+  static Checkpoint open(const std::filesystem::path& dir);
+
+  // nullptr when absent.
+  const TensorView* find(std::string_view name) const;
+  // Throws Error(kMissingTensor) when absent, or Error(kShapeMismatch) when the shape differs.
+  const TensorView& get(std::string_view name, const std::vector<std::int64_t>& shape) const;
+
+  const std::map<std::string, TensorView, std::less<>>& tensors() const { return tensors_; }
+  std::size_t bytes_mapped() const;
+
+ private:
+  std::vector<MappedFile> files_;
+  std::map<std::string, TensorView, std::less<>> tensors_;
+};
+
+}  // namespace qguard::io

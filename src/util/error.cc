@@ -1,0 +1,22 @@
+#include "qguard/error.hpp"
+
+namespace qguard {
+
+const char* to_string(ErrorCode code) noexcept {
+  switch (code) {
+    case ErrorCode::kNotFound: return "not_found";
+    case ErrorCode::kMalformedJson: return "malformed_json";
+    case ErrorCode::kUnsupportedModel: return "unsupported_model";
+    case ErrorCode::kMissingTensor: return "missing_tensor";
+    case ErrorCode::kShapeMismatch: return "shape_mismatch";
+    case ErrorCode::kUnsupportedDtype: return "unsupported_dtype";
+    case ErrorCode::kCorruptFile: return "corrupt_file";
+    case ErrorCode::kInvalidUtf8: return "invalid_utf8";
+    case ErrorCode::kInputTooLong: return "input_too_long";
+    case ErrorCode::kInvalidArgument: return "invalid_argument";
+    case ErrorCode::kMalformedOutput: return "malformed_output";
+  }
+  return "unknown";
+}
+
+}  // namespace qguard

@@ -1,0 +1,10 @@
+// Each subcommand of the `qguard` tool registers itself on the app; main.cc only wires them up.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace qguard::cli {
+
+void add_model_commands(CLI::App& app);  // logits, info
+
+}  // namespace qguard::cli
