@@ -6,5 +6,6 @@
 namespace qguard::cli {
 
 void add_model_commands(CLI::App& app);  // logits, info
+void add_guard_commands(CLI::App& app);  // render
 
 }  // namespace qguard::cli

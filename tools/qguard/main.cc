@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"qguard: Qwen3Guard-Gen safety moderation on the CPU"};
   app.require_subcommand(1);
   qguard::cli::add_model_commands(app);
+  qguard::cli::add_guard_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,55 @@
+// Low-level access to a loaded Qwen3 checkpoint: shape information and raw logits. Most programs
+// want qguard::Classifier instead; this is what `qguard logits` / `qguard info` and tests use.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace qguard {
+
+// How weight matrices are held in memory. kAuto keeps the checkpoint's dtype (BF16 stays BF16 and
+// is widened on the fly; F16 is widened to f32 at load). Computation is f32 in every case.
+enum class WeightFormat { kAuto, kF32, kBF16 };
+
+struct ModelInfo {
+  std::string architecture;  // "Qwen3ForCausalLM"
+  int hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads, head_dim, vocab_size;
+  int max_position_embeddings;
+  bool tie_word_embeddings;
+  std::int64_t parameters;
+  std::vector<std::string> file_dtypes;  // distinct tensor dtypes in the files, e.g. {"BF16"}
+  std::string weight_format;             // how matrices are held: "F32", "BF16" or a mix
+  std::size_t bytes_mapped;              // size of the memory-mapped checkpoint files
+  std::size_t weight_bytes;              // bytes of matrix storage used for compute
+};
+
+class Model {
+ public:
+  struct Options {
+    int threads = 0;  // worker threads for one forward pass, the caller included; 0 = one per core
+    WeightFormat weights = WeightFormat::kAuto;
+  };
+
+  // Loads `dir` (config.json + model.safetensors or a sharded index). Throws qguard::Error.
+  static std::shared_ptr<const Model> load(const std::string& dir, const Options& options);
+  static std::shared_ptr<const Model> load(const std::string& dir) { return load(dir, Options{}); }
+
+  ~Model();
+  const ModelInfo& info() const;
+
+  // Logits for `ids` run from position 0: the last position's [vocab_size] values, or with
+  // `all_positions` every position's, row-major [ids.size(), vocab_size].
+  std::vector<float> logits(const std::vector<std::int32_t>& ids, bool all_positions = false) const;
+
+  struct Impl;
+  const Impl& impl() const { return *impl_; }  // for qguard's own classes
+
+ private:
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qguard

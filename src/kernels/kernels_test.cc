@@ -1,0 +1,149 @@
+// Each kernel against a plain scalar transcription of its formula.
+#include <atomic>
+#include <cmath>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <doctest/doctest.h>
+
+#include "kernels/convert.hpp"
+#include "kernels/matmul.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/thread_pool.hpp"
+
+using namespace qguard;
+using namespace qguard::kernels;
+
+namespace {
+
+std::vector<float> random_vector(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = normal(rng);
+  return v;
+}
+
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - double(b[i])));
+  return m;
+}
+
+// y[t, r] = Σ_c x[t, c] w[r, c] in double.
+std::vector<float> naive_matmul(const std::vector<float>& x, int tokens, const std::vector<float>& w, int rows, int cols) {
+  std::vector<float> y(static_cast<std::size_t>(tokens) * rows);
+  for (int t = 0; t < tokens; ++t)
+    for (int r = 0; r < rows; ++r) {
+      double s = 0;
+      for (int c = 0; c < cols; ++c) s += double(x[t * cols + c]) * w[r * cols + c];
+      y[t * rows + r] = static_cast<float>(s);
+    }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("bf16 conversion rounds to nearest even and widens exactly") {
+  CHECK(bf16_to_f32(0x3f80) == 1.0f);
+  CHECK(bf16_to_f32(0xc000) == -2.0f);
+  CHECK(f32_to_bf16(1.0f) == 0x3f80);
+  // 1 + 2^-8 lies halfway between bf16 1.0 and 1.0078125: ties go to the even mantissa (1.0).
+  CHECK(f32_to_bf16(1.00390625f) == 0x3f80);
+  // 1 + 3·2^-8 lies halfway between 1.0078125 (odd) and 1.015625 (even): rounds up.
+  CHECK(f32_to_bf16(1.01171875f) == 0x3f82);
+  CHECK(std::isnan(bf16_to_f32(f32_to_bf16(NAN))));
+}
+
+TEST_CASE("f16 widening covers normals, subnormals and specials") {
+  CHECK(f16_to_f32(0x3c00) == 1.0f);
+  CHECK(f16_to_f32(0xc000) == -2.0f);
+  CHECK(f16_to_f32(0x7bff) == 65504.0f);
+  CHECK(f16_to_f32(0x0001) == std::ldexp(1.0f, -24));
+  CHECK(std::isinf(f16_to_f32(0x7c00)));
+  CHECK(std::isnan(f16_to_f32(0x7e00)));
+}
+
+TEST_CASE("dot, rmsnorm, rope, softmax and silu_mul match their formulas") {
+  const std::size_t n = 203;  // not a multiple of any SIMD width
+  auto a = random_vector(n, 1), b = random_vector(n, 2), w = random_vector(n, 3);
+
+  double d = 0;
+  for (std::size_t i = 0; i < n; ++i) d += double(a[i]) * b[i];
+  CHECK(dot(a.data(), b.data(), n) == doctest::Approx(d).epsilon(1e-5));
+
+  double ms = 0;
+  for (float x : a) ms += double(x) * x;
+  const double inv = 1.0 / std::sqrt(ms / n + 1e-6);
+  std::vector<float> normed(n);
+  rmsnorm(a.data(), w.data(), n, 1e-6f, normed.data());
+  for (std::size_t i = 0; i < n; ++i) CHECK(normed[i] == doctest::Approx(a[i] * inv * w[i]).epsilon(1e-5));
+
+  const std::size_t half = 8;
+  auto z = random_vector(2 * half, 4), cs = random_vector(half, 5), sn = random_vector(half, 6);
+  auto rotated = z;
+  rope(rotated.data(), cs.data(), sn.data(), half);
+  for (std::size_t i = 0; i < half; ++i) {
+    CHECK(rotated[i] == doctest::Approx(z[i] * cs[i] - z[i + half] * sn[i]));
+    CHECK(rotated[i + half] == doctest::Approx(z[i + half] * cs[i] + z[i] * sn[i]));
+  }
+
+  auto p = a;
+  softmax(p.data(), n);
+  double total = 0;
+  for (float x : a) total += std::exp(double(x));
+  for (std::size_t i = 0; i < n; ++i) CHECK(p[i] == doctest::Approx(std::exp(double(a[i])) / total).epsilon(1e-5));
+
+  auto g = a;
+  silu_mul(g.data(), b.data(), n);
+  for (std::size_t i = 0; i < n; ++i) CHECK(g[i] == doctest::Approx(a[i] / (1 + std::exp(-double(a[i]))) * b[i]).epsilon(1e-5));
+}
+
+TEST_CASE("matmul matches the naive product for F32 and BF16 weights, any thread count") {
+  const int rows = 77, cols = 45;
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 7);
+  std::vector<std::uint16_t> w_bf16(w.size());
+  narrow_to_bf16(w.data(), w.size(), w_bf16.data());
+  std::vector<float> w_rounded(w.size());
+  widen(w_bf16.data(), DType::kBF16, w.size(), w_rounded.data());
+
+  for (int threads : {1, 2, 3}) {
+    ThreadPool pool(threads);
+    for (int tokens : {1, 5, 33}) {
+      CAPTURE(threads);
+      CAPTURE(tokens);
+      auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 8 + tokens);
+      std::vector<float> y(static_cast<std::size_t>(tokens) * rows);
+      matmul(pool, x.data(), tokens, MatrixView{DType::kF32, w.data(), rows, cols}, y.data());
+      CHECK(max_abs_diff(y, naive_matmul(x, tokens, w, rows, cols)) < 1e-4);
+      matmul(pool, x.data(), tokens, MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, y.data());
+      CHECK(max_abs_diff(y, naive_matmul(x, tokens, w_rounded, rows, cols)) < 1e-4);
+    }
+  }
+
+  auto x = random_vector(cols, 99);
+  const std::vector<std::int32_t> chosen{76, 0, 13};
+  std::vector<float> y(chosen.size());
+  matvec_rows(x.data(), MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, chosen.data(), 3, y.data());
+  const auto full = naive_matmul(x, 1, w_rounded, rows, cols);
+  for (int j = 0; j < 3; ++j) CHECK(y[j] == doctest::Approx(full[chosen[j]]).epsilon(1e-5));
+}
+
+TEST_CASE("one pool serves concurrent parallel_for callers, each item exactly once") {
+  ThreadPool pool(3);
+  std::vector<std::thread> callers;
+  std::atomic<int> failures{0};
+  for (int c = 0; c < 4; ++c) {
+    callers.emplace_back([&] {
+      for (int round = 0; round < 50; ++round) {
+        std::vector<std::atomic<int>> hits(97);
+        pool.parallel_for(hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); });
+        for (auto& h : hits) failures += h.load() != 1;
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  CHECK(failures.load() == 0);
+  CHECK(pool.size() == 3);
+}

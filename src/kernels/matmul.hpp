@@ -1,0 +1,33 @@
+// Products with weight matrices stored row-major as [out_features, in_features] (y = x · Wᵀ),
+// in the dtype the checkpoint has. F32 weights are used in place; BF16 rows are widened on the fly
+// into per-task scratch, so a BF16 checkpoint is never copied to f32 as a whole.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/thread_pool.hpp"
+#include "util/dtype.hpp"
+
+namespace qguard::kernels {
+
+struct MatrixView {
+  DType dtype = DType::kF32;  // kF32 or kBF16 (F16 checkpoints are widened at load)
+  const void* data = nullptr;
+  int rows = 0;  // out_features
+  int cols = 0;  // in_features
+
+  const void* row(std::int64_t r) const {
+    return static_cast<const char*>(data) + r * cols * static_cast<std::int64_t>(dtype_size(dtype));
+  }
+};
+
+// y[t, r] = Σ_c x[t, c] · w[r, c] for t < tokens; x is [tokens, w.cols], y is [tokens, w.rows].
+void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);
+
+// y[j] = Σ_c x[c] · w[rows[j], c]: a projection onto a chosen subset of output rows.
+void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y);
+
+// out = row `r` of w as f32.
+void copy_row(const MatrixView& w, int r, float* out);
+
+}  // namespace qguard::kernels

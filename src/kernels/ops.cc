@@ -1,0 +1,53 @@
+#include "kernels/ops.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include <xsimd/xsimd.hpp>
+
+namespace qguard::kernels {
+namespace {
+using Batch = xsimd::batch<float>;
+constexpr std::size_t kLanes = Batch::size;
+}  // namespace
+
+float dot(const float* a, const float* b, std::size_t n) {
+  Batch acc0(0.f), acc1(0.f);
+  std::size_t i = 0;
+  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
+    acc1 = xsimd::fma(Batch::load_unaligned(a + i + kLanes), Batch::load_unaligned(b + i + kLanes), acc1);
+  }
+  float sum = xsimd::hadd(acc0 + acc1);
+  for (; i < n; ++i) sum += a[i] * b[i];
+  return sum;
+}
+
+void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out) {
+  const float scale = 1.f / std::sqrt(dot(x, x, n) / static_cast<float>(n) + eps);
+  for (std::size_t i = 0; i < n; ++i) out[i] = x[i] * scale * weight[i];
+}
+
+void rope(float* z, const float* cos, const float* sin, std::size_t half) {
+  float* z1 = z;
+  float* z2 = z + half;
+  for (std::size_t i = 0; i < half; ++i) {
+    const float a = z1[i], b = z2[i];
+    z1[i] = a * cos[i] - b * sin[i];
+    z2[i] = b * cos[i] + a * sin[i];
+  }
+}
+
+void softmax(float* x, std::size_t n) {
+  const float max = *std::max_element(x, x + n);
+  float sum = 0.f;
+  for (std::size_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  const float inv = 1.f / sum;
+  for (std::size_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu_mul(float* gate, const float* up, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+}
+
+}  // namespace qguard::kernels

@@ -1,0 +1,43 @@
+// A persistent pool of worker threads owned by whoever creates it (no global state). Several
+// callers may run parallel_for on one pool at once: each call is a job that the pool's workers and
+// the calling thread share, so a pool of size 1 runs everything on the caller.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace qguard::kernels {
+
+class ThreadPool {
+ public:
+  // `threads` counts the calling thread: a pool of n starts n - 1 workers. 0 means one per core.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done.
+  // Exceptions must not escape `body`.
+  void parallel_for(std::size_t n, const std::function<void(std::size_t)>& body);
+
+ private:
+  struct Job;
+  void worker_loop();
+  static void run_items(Job& job);
+
+  std::vector<std::thread> workers_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Job*> queue_;
+  bool stopping_ = false;
+};
+
+}  // namespace qguard::kernels

@@ -1,0 +1,60 @@
+#include <set>
+
+#include "model/model_impl.hpp"
+#include "qguard/error.hpp"
+
+namespace qguard {
+namespace {
+
+model::WeightDtype to_weight_dtype(WeightFormat format) {
+  switch (format) {
+    case WeightFormat::kF32: return model::WeightDtype::kF32;
+    case WeightFormat::kBF16: return model::WeightDtype::kBF16;
+    case WeightFormat::kAuto: break;
+  }
+  return model::WeightDtype::kAuto;
+}
+
+ModelInfo describe(const model::Qwen3& decoder) {
+  const model::Config& c = decoder.config();
+  ModelInfo info{"Qwen3ForCausalLM", c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
+                 c.num_kv_heads, c.head_dim, c.vocab_size, c.max_position_embeddings, c.tie_word_embeddings,
+                 c.parameter_count(), {}, {}, decoder.checkpoint().bytes_mapped(), decoder.weights().matrix_bytes};
+  std::set<std::string> file_dtypes;
+  for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
+  info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
+  std::set<std::string> held;
+  const auto& w = decoder.weights();
+  for (const auto* m : {&w.embed_tokens, &w.lm_head}) held.emplace(dtype_name(m->dtype));
+  for (const auto& layer : w.layers) held.emplace(dtype_name(layer.q_proj.dtype));
+  for (const auto& name : held) info.weight_format += (info.weight_format.empty() ? "" : "+") + name;
+  return info;
+}
+
+}  // namespace
+
+Model::Impl::Impl(const std::string& dir, int threads, model::WeightDtype dtype)
+    : decoder(dir, threads, dtype), info(describe(decoder)) {}
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::~Model() = default;
+
+std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
+  if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
+  return std::shared_ptr<const Model>(
+      new Model(std::make_unique<Impl>(dir, options.threads, to_weight_dtype(options.weights))));
+}
+
+const ModelInfo& Model::info() const { return impl_->info; }
+
+std::vector<float> Model::logits(const std::vector<std::int32_t>& ids, bool all_positions) const {
+  if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "logits needs at least one token id");
+  const model::Qwen3& decoder = impl_->decoder;
+  model::KvCache cache = decoder.new_cache();
+  const std::vector<float> hidden = decoder.forward(ids, cache);
+  const int rows = all_positions ? static_cast<int>(ids.size()) : 1;
+  const float* first = hidden.data() + (ids.size() - rows) * decoder.config().hidden_size;
+  return decoder.logits(first, rows);
+}
+
+}  // namespace qguard

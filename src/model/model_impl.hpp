@@ -1,0 +1,16 @@
+// What a qguard::Model holds: the decoder, visible to the library's other rooms.
+#pragma once
+
+#include "model/qwen3.hpp"
+#include "qguard/model.hpp"
+
+namespace qguard {
+
+struct Model::Impl {
+  Impl(const std::string& dir, int threads, model::WeightDtype dtype);
+
+  model::Qwen3 decoder;
+  ModelInfo info;
+};
+
+}  // namespace qguard

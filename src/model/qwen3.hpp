@@ -1,0 +1,50 @@
+// The Qwen3 decoder: a loaded checkpoint and the forward pass of shared/spec/qwen3_forward.md.
+// Immutable after load and safe to use from many threads at once; each caller owns its KvCache.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <vector>
+
+#include "io/checkpoint.hpp"
+#include "kernels/thread_pool.hpp"
+#include "model/config.hpp"
+#include "model/kv_cache.hpp"
+#include "model/weights.hpp"
+
+namespace qguard::model {
+
+class Qwen3 {
+ public:
+  // Reads config.json and the safetensors files of `dir`. `threads` sizes the model's own pool
+  // (0 = one per core). Throws qguard::Error on any problem with the directory's contents.
+  Qwen3(const std::filesystem::path& dir, int threads, WeightDtype dtype);
+
+  const Config& config() const { return config_; }
+  const Weights& weights() const { return weights_; }
+  const io::Checkpoint& checkpoint() const { return checkpoint_; }
+  KvCache new_cache() const { return KvCache(config_); }
+
+  // Runs `ids` at positions cache.length(), cache.length()+1, ... and appends their keys and
+  // values to `cache`. Returns the final-normed hidden states, [ids.size(), hidden_size] row-major.
+  // Throws Error(kInvalidArgument) for an id outside the vocabulary, Error(kInputTooLong) past
+  // max_position_embeddings.
+  std::vector<float> forward(std::span<const std::int32_t> ids, KvCache& cache) const;
+
+  // logits = hidden · lm_headᵀ for `rows` hidden states: [rows, vocab_size].
+  std::vector<float> logits(const float* hidden, int rows) const;
+  // The logits of only `tokens` for one hidden state.
+  std::vector<float> logits_of(const float* hidden, std::span<const std::int32_t> tokens) const;
+
+ private:
+  void attention(int layer, const float* q, int tokens, const KvCache& cache, float* out) const;
+
+  Config config_;
+  io::Checkpoint checkpoint_;
+  Weights weights_;
+  std::vector<double> inv_freq_;  // RoPE frequencies θ^(-2i/hd)
+  mutable kernels::ThreadPool pool_;
+};
+
+}  // namespace qguard::model

@@ -1,0 +1,179 @@
+// Properties of the forward pass that need no reference numbers: incremental decoding equals a
+// full prefill, KV caches can be cut back and copied, and bad checkpoints or ids fail with types.
+// Agreement with the independent numpy reference is tested in tests/reference.
+#include "model/qwen3.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <random>
+
+#include <doctest/doctest.h>
+#include <fmt/format.h>
+
+#include "qguard/error.hpp"
+#include "qguard/model.hpp"
+
+using namespace qguard;
+using namespace qguard::model;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path testdata(const char* name) { return fs::path(QGUARD_BINARY_DIR) / "testdata" / name; }
+
+std::vector<std::int32_t> random_ids(int count, int vocab, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> pick(0, vocab - 1);
+  std::vector<std::int32_t> ids(count);
+  for (auto& id : ids) id = pick(rng);
+  return ids;
+}
+
+// max |a - b| relative to max |b|.
+double relative_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double diff = 0, scale = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  REQUIRE(scale > 0);
+  return diff / scale;
+}
+
+std::vector<float> row_logits(const Qwen3& m, const std::vector<float>& hidden, int row) {
+  return m.logits(hidden.data() + static_cast<std::size_t>(row) * m.config().hidden_size, 1);
+}
+
+// A scratch copy of a test checkpoint whose config.json is replaced by `config`.
+fs::path with_config(const char* name, const std::string& config) {
+  const fs::path dir = fs::temp_directory_path() / fmt::format("qguard_model_test_{}_{}", name, std::random_device{}());
+  fs::create_directories(dir);
+  for (const auto& entry : fs::directory_iterator(testdata(name))) {
+    if (entry.path().filename() != "config.json") fs::create_symlink(entry.path(), dir / entry.path().filename());
+  }
+  std::ofstream(dir / "config.json") << config;
+  return dir;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+template <typename F>
+void check_error(F&& f, ErrorCode code, const std::string& fragment) {
+  try {
+    f();
+    FAIL("expected qguard::Error");
+  } catch (const Error& e) {
+    CHECK(e.code() == code);
+    CHECK_MESSAGE(std::string(e.what()).find(fragment) != std::string::npos, e.what());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("prefill of a prefix then token-by-token decode equals one prefill") {
+  for (const char* name : {"tied_bf16", "untied_gqa3_f32"}) {
+    CAPTURE(name);
+    const Qwen3 m(testdata(name), 2, WeightDtype::kAuto);
+    const auto ids = random_ids(40, m.config().vocab_size, 11);
+
+    KvCache full_cache = m.new_cache();
+    const auto full = m.forward(ids, full_cache);
+    CHECK(full_cache.length() == 40);
+
+    KvCache cache = m.new_cache();
+    m.forward(std::span(ids).first(25), cache);
+    for (int t = 25; t < 40; ++t) {
+      const auto hidden = m.forward(std::span(ids).subspan(t, 1), cache);
+      CHECK(relative_diff(row_logits(m, hidden, 0), row_logits(m, full, t)) < 1e-5);
+    }
+    CHECK(cache.length() == 40);
+  }
+}
+
+TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
+  const Qwen3 m(testdata("untied_gqa3_f32"), 2, WeightDtype::kAuto);
+  const int vocab = m.config().vocab_size;
+  const auto prefix = random_ids(30, vocab, 1), a = random_ids(7, vocab, 2), b = random_ids(9, vocab, 3);
+  auto joined = [](std::vector<std::int32_t> x, const std::vector<std::int32_t>& y) {
+    x.insert(x.end(), y.begin(), y.end());
+    return x;
+  };
+  auto fresh_last = [&](const std::vector<std::int32_t>& ids) {
+    KvCache cache = m.new_cache();
+    const auto hidden = m.forward(ids, cache);
+    return row_logits(m, hidden, static_cast<int>(ids.size()) - 1);
+  };
+
+  KvCache shared = m.new_cache();
+  m.forward(prefix, shared);
+  KvCache copy = shared;
+  const auto via_copy = m.forward(b, copy);
+  CHECK(relative_diff(row_logits(m, via_copy, 8), fresh_last(joined(prefix, b))) < 1e-5);
+
+  const auto first = m.forward(a, shared);
+  CHECK(relative_diff(row_logits(m, first, 6), fresh_last(joined(prefix, a))) < 1e-5);
+  shared.resize(30);
+  const auto again = m.forward(b, shared);
+  CHECK(relative_diff(row_logits(m, again, 8), fresh_last(joined(prefix, b))) < 1e-5);
+}
+
+TEST_CASE("logits_of equals the chosen columns of the full projection") {
+  const Qwen3 m(testdata("tied_bf16"), 1, WeightDtype::kAuto);
+  KvCache cache = m.new_cache();
+  const auto hidden = m.forward(random_ids(5, m.config().vocab_size, 4), cache);
+  const float* last = hidden.data() + 4 * m.config().hidden_size;
+  const auto full = m.logits(last, 1);
+  const std::vector<std::int32_t> chosen{0, 17, m.config().vocab_size - 1};
+  const auto some = m.logits_of(last, chosen);
+  for (std::size_t j = 0; j < chosen.size(); ++j) CHECK(some[j] == doctest::Approx(full[chosen[j]]).epsilon(1e-5));
+}
+
+TEST_CASE("weight formats: f32 is exact for an F32 checkpoint, bf16 stays close") {
+  const auto ids = random_ids(12, 1200, 5);
+  const auto as_file = Model::load(testdata("untied_gqa3_f32").string(), {1, WeightFormat::kAuto});
+  const auto as_f32 = Model::load(testdata("untied_gqa3_f32").string(), {1, WeightFormat::kF32});
+  const auto as_bf16 = Model::load(testdata("untied_gqa3_f32").string(), {1, WeightFormat::kBF16});
+  CHECK(as_file->info().weight_format == "F32");
+  CHECK(as_bf16->info().weight_format == "BF16");
+  CHECK(as_bf16->info().weight_bytes * 2 == as_f32->info().weight_bytes);
+  CHECK(as_file->logits(ids) == as_f32->logits(ids));
+  CHECK(relative_diff(as_bf16->logits(ids), as_f32->logits(ids)) < 0.05);
+}
+
+TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
+  const Qwen3 m(testdata("tied_bf16"), 1, WeightDtype::kAuto);
+  KvCache cache = m.new_cache();
+  const std::vector<std::int32_t> bad{1, m.config().vocab_size};
+  check_error([&] { m.forward(bad, cache); }, ErrorCode::kInvalidArgument, "outside the vocabulary");
+  check_error([&] { Model::load(testdata("tied_bf16").string())->logits({}); }, ErrorCode::kInvalidArgument, "at least one");
+
+  const std::string config = read_text(testdata("tied_bf16") / "config.json");
+  auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string c = config;
+    const auto at = c.find(from);
+    REQUIRE(at != std::string::npos);
+    return c.replace(at, from.size(), to);
+  };
+  const std::string hidden = config.substr(config.find("\"hidden_size\""));
+  const std::string hidden_entry = hidden.substr(0, hidden.find_first_of(",}"));
+
+  check_error([&] { Qwen3(testdata("missing_model"), 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "config.json");
+  const std::vector<std::tuple<std::string, ErrorCode, std::string>> cases{
+      {replaced("\"qwen3\"", "\"llama\""), ErrorCode::kUnsupportedModel, "llama"},
+      {replaced("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"), ErrorCode::kUnsupportedModel, "architectures"},
+      {replaced(hidden_entry, "\"hidden_size\": 48"), ErrorCode::kShapeMismatch, "model.embed_tokens.weight"},
+      {replaced(hidden_entry, "\"hidden_size\": -4"), ErrorCode::kUnsupportedModel, "hidden_size"},
+      {config.substr(0, config.size() / 2), ErrorCode::kMalformedJson, "config.json"},
+  };
+  for (const auto& [text, code, fragment] : cases) {
+    CAPTURE(fragment);
+    const fs::path dir = with_config("tied_bf16", text);
+    check_error([&] { Qwen3(dir, 1, WeightDtype::kAuto); }, code, fragment);
+    fs::remove_all(dir);
+  }
+}

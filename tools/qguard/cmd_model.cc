@@ -1,0 +1,87 @@
+// `qguard logits` and `qguard info`: direct access to a checkpoint, for checks and diagnostics.
+#include <cmath>
+#include <cstdio>
+#include <iterator>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.hpp"
+#include "qguard/error.hpp"
+#include "qguard/model.hpp"
+
+namespace qguard::cli {
+namespace {
+
+struct ModelArgs {
+  std::string dir;
+  int threads = 0;
+  WeightFormat weights = WeightFormat::kAuto;
+};
+
+void add_model_options(CLI::App& cmd, ModelArgs& args) {
+  cmd.add_option("--model", args.dir, "Model directory (config.json + safetensors)")->required();
+  cmd.add_option("--threads", args.threads, "Threads, the caller included (0 = one per core)")
+      ->check(CLI::NonNegativeNumber);
+  const std::map<std::string, WeightFormat> formats{
+      {"auto", WeightFormat::kAuto}, {"f32", WeightFormat::kF32}, {"bf16", WeightFormat::kBF16}};
+  cmd.add_option("--weights", args.weights, "How weights are held in memory: auto, f32, bf16")
+      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+}
+
+std::shared_ptr<const Model> load(const ModelArgs& args) {
+  return Model::load(args.dir, Model::Options{args.threads, args.weights});
+}
+
+void print_logits(const std::vector<float>& logits, std::size_t vocab) {
+  fmt::memory_buffer out;
+  fmt::format_to(std::back_inserter(out), "{{\"logits\": [");
+  for (std::size_t i = 0; i < logits.size(); ++i) {
+    if (!std::isfinite(logits[i])) throw Error(ErrorCode::kInvalidArgument, "the model produced a non-finite logit");
+    if (i % vocab == 0) fmt::format_to(std::back_inserter(out), "{}[", i == 0 ? "" : "], ");
+    fmt::format_to(std::back_inserter(out), "{}{}", i % vocab == 0 ? "" : ", ", logits[i]);
+  }
+  fmt::format_to(std::back_inserter(out), "]]}}\n");
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+}  // namespace
+
+void add_model_commands(CLI::App& app) {
+  auto logits_args = std::make_shared<ModelArgs>();
+  auto ids = std::make_shared<std::vector<std::int32_t>>();
+  auto all = std::make_shared<bool>(false);
+  CLI::App* logits = app.add_subcommand("logits", "Print the float32 logits of token ids as one JSON object");
+  add_model_options(*logits, *logits_args);
+  logits->add_option("--ids", *ids, "Comma-separated token ids")->required()->delimiter(',');
+  logits->add_flag("--all", *all, "Every position's logits, not only the last");
+  logits->callback([=] {
+    const auto model = load(*logits_args);
+    print_logits(model->logits(*ids, *all), model->info().vocab_size);
+  });
+
+  auto info_args = std::make_shared<ModelArgs>();
+  CLI::App* info = app.add_subcommand("info", "Describe a checkpoint: architecture, shapes, dtypes, memory");
+  add_model_options(*info, *info_args);
+  info->callback([=] {
+    const auto model = load(*info_args);
+    const ModelInfo& m = model->info();
+    fmt::print("architecture        {}\n", m.architecture);
+    fmt::print("hidden_size         {}\nintermediate_size   {}\nlayers              {}\n", m.hidden_size,
+               m.intermediate_size, m.num_layers);
+    fmt::print("heads (q / kv)      {} / {}\nhead_dim            {}\nvocab_size          {}\n", m.num_heads,
+               m.num_kv_heads, m.head_dim, m.vocab_size);
+    fmt::print("max positions       {}\ntied embeddings     {}\n", m.max_position_embeddings,
+               m.tie_word_embeddings ? "yes" : "no");
+    fmt::print("parameters          {} ({:.3f} B)\n", m.parameters, m.parameters / 1e9);
+    fmt::print("file dtypes         {}\n", fmt::join(m.file_dtypes, ", "));
+    fmt::print("weights held as     {}\n", m.weight_format);
+    fmt::print("bytes mapped        {} ({:.1f} MiB)\n", m.bytes_mapped, m.bytes_mapped / 1048576.0);
+    fmt::print("weight bytes        {} ({:.1f} MiB)\n", m.weight_bytes, m.weight_bytes / 1048576.0);
+  });
+}
+
+}  // namespace qguard::cli
