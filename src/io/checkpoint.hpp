@@ -40,6 +40,7 @@ class Checkpoint {
   std::size_t bytes_mapped() const;
 
  private:
+  std::filesystem::path dir_;  // named in errors
   std::vector<MappedFile> files_;
   std::map<std::string, TensorView, std::less<>> tensors_;
 };
