@@ -3,3 +3,7 @@
 
 #include "qguard/error.hpp"
 #include "qguard/model.hpp"
+#include "qguard/classifier.hpp"
+#include "qguard/conversation.hpp"
+#include "qguard/tokenizer.hpp"
+#include "qguard/verdict.hpp"

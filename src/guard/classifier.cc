@@ -1,0 +1,193 @@
+#include "qguard/classifier.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include <fmt/format.h>
+
+#include "guard/chat_template.hpp"
+#include "guard/decoding.hpp"
+#include "guard/model_session.hpp"
+#include "guard/output_grammar.hpp"
+#include "guard/output_parser.hpp"
+#include "model/model_impl.hpp"
+
+namespace qguard {
+namespace {
+
+// The policy text every prompt of one kind starts with, its KV cache computed once, and a pool of
+// caches that hold it, so a request starts from the cached head without copying it.
+class PolicyHead {
+ public:
+  // A cache holding the head for the duration of one request.
+  class Lease {
+   public:
+    Lease(PolicyHead& head, model::KvCache cache) : head_(head), cache_(std::move(cache)) {}
+    Lease(const Lease&) = delete;
+    ~Lease() {
+      cache_.resize(static_cast<int>(head_.ids_.size()));
+      std::lock_guard lock(head_.mutex_);
+      head_.idle_.push_back(std::move(cache_));
+    }
+    model::KvCache& cache() { return cache_; }
+
+   private:
+    PolicyHead& head_;
+    model::KvCache cache_;
+  };
+
+  const guard::Tokens& ids(const model::Qwen3& decoder, const Tokenizer& tokenizer, ModerationKind kind) {
+    std::call_once(once_, [&] {
+      ids_ = tokenizer.encode(std::string(guard::policy_head(kind)), SpecialTokens::kMatch);
+      model::KvCache cache = decoder.new_cache();
+      decoder.forward(ids_, cache);
+      master_.emplace(std::move(cache));
+    });
+    return ids_;
+  }
+
+  Lease lease() {
+    std::lock_guard lock(mutex_);
+    if (idle_.empty()) return Lease(*this, *master_);
+    model::KvCache cache = std::move(idle_.back());
+    idle_.pop_back();
+    return Lease(*this, std::move(cache));
+  }
+
+ private:
+  std::once_flag once_;
+  guard::Tokens ids_;
+  std::optional<model::KvCache> master_;
+  std::mutex mutex_;
+  std::vector<model::KvCache> idle_;
+};
+
+}  // namespace
+
+struct Classifier::Impl {
+  Options options;
+  std::shared_ptr<const Model> model;
+  Tokenizer tokenizer;
+  guard::OutputGrammar grammar;
+  PolicyHead heads[2];  // indexed by ModerationKind
+
+  const model::Qwen3& decoder() const { return model->impl().decoder; }
+
+  guard::Tokens tokens(const guard::RenderedPrompt& prompt) const {
+    std::vector<Segment> segments;
+    for (const auto& s : prompt.segments) {
+      segments.push_back({prompt.view(s), s.is_content ? options.content_special_tokens : SpecialTokens::kMatch});
+    }
+    guard::Tokens ids = tokenizer.encode(segments);
+    if (static_cast<int>(ids.size()) > options.max_input_tokens) {
+      throw Error(ErrorCode::kInputTooLong,
+                  fmt::format("the prompt is {} tokens long (the moderation template included); the limit is {} "
+                              "(Classifier::Options::max_input_tokens)", ids.size(), options.max_input_tokens));
+    }
+    return ids;
+  }
+
+  Verdict run(const Conversation& conversation, DecodingMode mode, bool label_only) {
+    const guard::RenderedPrompt prompt = guard::render(conversation);
+    const guard::Tokens ids = tokens(prompt);
+    guard::DecodeResult result;
+    if (mode == DecodingMode::kFast) {
+      PolicyHead& head = heads[static_cast<int>(prompt.kind)];
+      const guard::Tokens& head_ids = head.ids(decoder(), tokenizer, prompt.kind);
+      // The head's tokens are a prefix of every prompt's tokens (tested over the tokenizer corpus);
+      // checking costs nothing and keeps a surprise from ever producing a wrong verdict.
+      auto decode = [&](model::KvCache& cache) {
+        guard::ModelSession session(decoder(), cache);
+        session.append(std::span(ids).subspan(cache.length()));
+        return guard::decode_fast(session, grammar, prompt.kind, ids.size(), label_only);
+      };
+      if (ids.size() > head_ids.size() && std::equal(head_ids.begin(), head_ids.end(), ids.begin())) {
+        PolicyHead::Lease lease = head.lease();
+        result = decode(lease.cache());
+      } else {
+        model::KvCache cache = decoder().new_cache();
+        result = decode(cache);
+      }
+    } else {
+      model::KvCache cache = decoder().new_cache();
+      guard::ModelSession session(decoder(), cache);
+      session.append(ids);
+      result = guard::decode_reference(session, grammar, options.max_new_tokens);
+    }
+    const std::string text = tokenizer.decode(result.output);
+    Verdict verdict;
+    if (label_only) {
+      const auto& p = result.severity_probabilities;
+      verdict.severity = static_cast<Severity>(std::max_element(p.begin(), p.end()) - p.begin());
+      verdict.raw = text;
+    } else {
+      verdict = guard::parse_output(text, prompt.kind);
+    }
+    verdict.probabilities = result.severity_probabilities;
+    return verdict;
+  }
+};
+
+Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Classifier::Classifier(Classifier&&) noexcept = default;
+Classifier& Classifier::operator=(Classifier&&) noexcept = default;
+Classifier::~Classifier() = default;
+
+Classifier Classifier::load(const std::string& model_dir, const Options& options) {
+  if (options.max_input_tokens <= 0 || options.max_new_tokens <= 0) {
+    throw Error(ErrorCode::kInvalidArgument, "Classifier::Options: max_input_tokens and max_new_tokens must be positive");
+  }
+  auto model = Model::load(model_dir, Model::Options{options.threads, options.weights});
+  Tokenizer tokenizer = Tokenizer::load(model_dir);
+  const int positions = model->info().max_position_embeddings;
+  if (options.max_input_tokens + options.max_new_tokens > positions) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("Classifier::Options: max_input_tokens + max_new_tokens ({}) exceeds the model's {} positions",
+                            options.max_input_tokens + options.max_new_tokens, positions));
+  }
+  if (tokenizer.vocab_size() > static_cast<std::size_t>(model->info().vocab_size)) {
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}': tokenizer.json has {} tokens but the model only {} embeddings", model_dir,
+                            tokenizer.vocab_size(), model->info().vocab_size));
+  }
+  guard::OutputGrammar grammar = guard::OutputGrammar::build(tokenizer);
+  return Classifier(std::unique_ptr<Impl>(new Impl{options, std::move(model), std::move(tokenizer), std::move(grammar), {}}));
+}
+
+Verdict Classifier::moderate_prompt(std::string_view user_text) const {
+  return moderate({{Role::kUser, std::string(user_text)}});
+}
+
+Verdict Classifier::moderate_response(std::string_view user_text, std::string_view assistant_text) const {
+  return moderate({{Role::kUser, std::string(user_text)}, {Role::kAssistant, std::string(assistant_text)}});
+}
+
+Verdict Classifier::moderate(const Conversation& conversation) const {
+  return impl_->run(conversation, impl_->options.mode, false);
+}
+
+Verdict Classifier::moderate_label(const Conversation& conversation) const {
+  return impl_->run(conversation, DecodingMode::kFast, true);
+}
+
+std::vector<Classifier::Result> Classifier::moderate_batch(const std::vector<Conversation>& conversations) const {
+  std::vector<Result> results;
+  for (const Conversation& conversation : conversations) {
+    try {
+      results.push_back({moderate(conversation), std::nullopt});
+    } catch (const Error& e) {
+      results.push_back({std::nullopt, e});
+    }
+  }
+  return results;
+}
+
+std::vector<std::int32_t> Classifier::prompt_tokens(const Conversation& conversation) const {
+  return impl_->tokens(guard::render(conversation));
+}
+
+const Classifier::Options& Classifier::options() const { return impl_->options; }
+const Model& Classifier::model() const { return *impl_->model; }
+const Tokenizer& Classifier::tokenizer() const { return impl_->tokenizer; }
+
+}  // namespace qguard

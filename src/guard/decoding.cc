@@ -1,0 +1,142 @@
+#include "guard/decoding.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qguard::guard {
+namespace {
+
+// Softmax of `logits` (restricted to the candidates they belong to).
+std::vector<float> restricted_softmax(std::vector<float> logits) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float& l : logits) sum += (l = std::exp(l - max));
+  for (float& l : logits) l = static_cast<float>(l / sum);
+  return logits;
+}
+
+// Grammar-constrained decoding state: the tokens produced so far and the optional trace.
+class Constrained {
+ public:
+  Constrained(TokenSource& source, std::size_t context_length, std::vector<DecodeStep>* trace)
+      : source_(source), context_length_(context_length), trace_(trace) {}
+
+  void force(const Tokens& tokens) {
+    source_.append(tokens);
+    output_.insert(output_.end(), tokens.begin(), tokens.end());
+  }
+
+  // Picks one of `alternatives` (none a prefix of another) token by token: where they branch, the
+  // allowed token with the highest logit wins (the first on ties); where one remains, its tokens are
+  // forced. Returns the index of the chosen alternative. `first_branch` receives the restricted
+  // softmax at the first branching step, indexed like `alternatives`.
+  std::size_t choose(const std::vector<const Tokens*>& alternatives, std::vector<float>* first_branch = nullptr) {
+    std::vector<std::size_t> live(alternatives.size());
+    for (std::size_t i = 0; i < live.size(); ++i) live[i] = i;
+    std::size_t depth = 0;
+    while (live.size() > 1) {
+      std::vector<std::int32_t> allowed;
+      for (std::size_t i : live) {
+        const std::int32_t t = (*alternatives[i])[depth];
+        if (std::find(allowed.begin(), allowed.end(), t) == allowed.end()) allowed.push_back(t);
+      }
+      std::int32_t chosen = allowed.front();
+      if (allowed.size() > 1) {
+        const std::vector<float> logits = source_.next_logits(allowed);
+        chosen = allowed[std::max_element(logits.begin(), logits.end()) - logits.begin()];
+        if (trace_) trace_->push_back({context_length_ + output_.size(), allowed, chosen});
+        if (first_branch && first_branch->empty()) {
+          const std::vector<float> p = restricted_softmax(logits);
+          for (const Tokens* alt : alternatives) {
+            first_branch->push_back(p[std::find(allowed.begin(), allowed.end(), (*alt)[depth]) - allowed.begin()]);
+          }
+        }
+      }
+      force({chosen});
+      std::erase_if(live, [&](std::size_t i) { return (*alternatives[i])[depth] != chosen; });
+      ++depth;
+    }
+    const Tokens& rest = *alternatives[live.front()];
+    force(Tokens(rest.begin() + static_cast<std::ptrdiff_t>(depth), rest.end()));
+    return live.front();
+  }
+
+  Tokens& output() { return output_; }
+
+ private:
+  TokenSource& source_;
+  std::size_t context_length_;
+  std::vector<DecodeStep>* trace_;
+  Tokens output_;
+};
+
+}  // namespace
+
+DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, ModerationKind kind,
+                         std::size_t context_length, bool label_only, std::vector<DecodeStep>* trace) {
+  Constrained d(source, context_length, trace);
+  DecodeResult result;
+  d.force(g.safety_prefix);
+  std::vector<float> severity_p;
+  d.choose({&g.severities[0], &g.severities[1], &g.severities[2]}, &severity_p);
+  std::copy(severity_p.begin(), severity_p.end(), result.severity_probabilities.begin());
+  if (label_only) {
+    result.output = std::move(d.output());
+    return result;
+  }
+
+  // Categories: " None", or distinct categories separated by ","; Jailbreak is a prompt-only category.
+  const bool response = kind == ModerationKind::kResponse;
+  const Tokens end{g.end_of_output};
+  Tokens section_end = response ? g.refusal_prefix : end;
+  d.force(g.categories_prefix);
+  std::vector<Category> remaining(kAllCategories.begin(), kAllCategories.end());
+  if (response) std::erase(remaining, Category::kJailbreak);
+  std::vector<const Tokens*> first{&g.none};
+  for (Category c : remaining) first.push_back(&g.categories[static_cast<int>(c)]);
+  std::size_t pick = d.choose(first);
+  if (pick != 0) {
+    remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(pick - 1));
+    while (!remaining.empty() && d.choose({&g.separator, &section_end}) == 0) {
+      std::vector<const Tokens*> next;
+      for (Category c : remaining) next.push_back(&g.categories[static_cast<int>(c)]);
+      remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(d.choose(next)));
+    }
+    if (remaining.empty()) d.force(section_end);
+  } else {
+    d.force(section_end);
+  }
+  // The section end (refusal prefix or end token) has been forced by now.
+  if (response) {
+    d.choose({&g.refusals[0], &g.refusals[1]});
+    d.force(end);
+  }
+  d.output().pop_back();  // the end token is not part of the answer's text
+  result.output = std::move(d.output());
+  result.ended = true;
+  return result;
+}
+
+DecodeResult decode_reference(TokenSource& source, const OutputGrammar& g, int max_new_tokens) {
+  DecodeResult result;
+  for (int step = 0; step < max_new_tokens; ++step) {
+    const std::vector<float> logits = source.next_logits_all();
+    if (result.output == g.safety_prefix) {
+      // The model stands where Fast mode reads the severity: report the same probabilities.
+      std::vector<float> firsts;
+      for (const Tokens& s : g.severities) firsts.push_back(logits[s.front()]);
+      const std::vector<float> p = restricted_softmax(firsts);
+      std::copy(p.begin(), p.end(), result.severity_probabilities.begin());
+    }
+    const auto next = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == g.end_of_output || next == g.end_of_text) {
+      result.ended = true;
+      break;
+    }
+    result.output.push_back(next);
+    source.append(std::span(&result.output.back(), 1));
+  }
+  return result;
+}
+
+}  // namespace qguard::guard
