@@ -44,6 +44,22 @@ class Model {
   // `all_positions` every position's, row-major [ids.size(), vocab_size].
   std::vector<float> logits(const std::vector<std::int32_t>& ids, bool all_positions = false) const;
 
+  // An incremental run over one growing token sequence (prefill, then decode steps), keeping its
+  // own KV cache. One Session is for one thread; any number of Sessions may share a Model.
+  class Session {
+   public:
+    explicit Session(std::shared_ptr<const Model> model);
+    Session(Session&&) noexcept;
+    ~Session();
+    // Runs `ids` after the tokens appended so far; returns the last one's logits [vocab_size].
+    std::vector<float> append(const std::vector<std::int32_t>& ids);
+    int length() const;  // tokens appended so far
+
+   private:
+    struct State;
+    std::unique_ptr<State> state_;
+  };
+
   struct Impl;
   const Impl& impl() const { return *impl_; }  // for qguard's own classes
 

@@ -57,4 +57,23 @@ std::vector<float> Model::logits(const std::vector<std::int32_t>& ids, bool all_
   return decoder.logits(first, rows);
 }
 
+struct Model::Session::State {
+  std::shared_ptr<const Model> model;
+  model::KvCache cache;
+};
+
+Model::Session::Session(std::shared_ptr<const Model> model)
+    : state_(new State{model, model->impl().decoder.new_cache()}) {}
+Model::Session::Session(Session&&) noexcept = default;
+Model::Session::~Session() = default;
+
+std::vector<float> Model::Session::append(const std::vector<std::int32_t>& ids) {
+  if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "Session::append needs at least one token id");
+  const model::Qwen3& decoder = state_->model->impl().decoder;
+  const std::vector<float> hidden = decoder.forward(ids, state_->cache);
+  return decoder.logits(hidden.data() + (ids.size() - 1) * decoder.config().hidden_size, 1);
+}
+
+int Model::Session::length() const { return state_->cache.length(); }
+
 }  // namespace qguard

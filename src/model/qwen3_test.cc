@@ -177,3 +177,15 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
     fs::remove_all(dir);
   }
 }
+
+TEST_CASE("Model::Session appends in pieces with the logits of one Model::logits call") {
+  const auto model = Model::load(testdata("untied_gqa3_f32").string(), {1, WeightFormat::kAuto});
+  const auto ids = random_ids(20, model->info().vocab_size, 9);
+  Model::Session session(model);
+  session.append(std::vector<std::int32_t>(ids.begin(), ids.begin() + 13));
+  std::vector<float> last;
+  for (int t = 13; t < 20; ++t) last = session.append({ids[t]});
+  CHECK(session.length() == 20);
+  CHECK(relative_diff(last, model->logits(ids)) < 1e-5);
+  CHECK_THROWS_AS(session.append({}), Error);
+}
