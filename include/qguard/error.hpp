@@ -33,4 +33,7 @@ class Error : public std::runtime_error {
   ErrorCode code_;
 };
 
+// {"code": "input_too_long", "message": "..."} on one line.
+std::string to_json(const Error& error);
+
 }  // namespace qguard

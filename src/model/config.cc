@@ -42,6 +42,11 @@ std::int64_t Config::parameter_count() const {
 }
 
 Config load_config(const std::filesystem::path& model_dir) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model_dir, ec)) {
+    throw Error(ErrorCode::kNotFound, fmt::format("model directory '{}' does not exist or is not a directory",
+                                                  model_dir.string()));
+  }
   const auto file = model_dir / "config.json";
   simdjson::dom::parser parser;
   simdjson::dom::object obj;

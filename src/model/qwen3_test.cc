@@ -162,7 +162,12 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
   const std::string hidden = config.substr(config.find("\"hidden_size\""));
   const std::string hidden_entry = hidden.substr(0, hidden.find_first_of(",}"));
 
-  check_error([&] { Qwen3(testdata("missing_model"), 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "config.json");
+  check_error([&] { Qwen3(testdata("missing_model"), 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "does not exist");
+  check_error([&] { Qwen3(testdata("tied_bf16") / "config.json", 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "not a directory");
+  const fs::path empty = fs::temp_directory_path() / fmt::format("qguard_empty_model_{}", std::random_device{}());
+  fs::create_directories(empty);
+  check_error([&] { Qwen3(empty, 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "config.json");
+  fs::remove_all(empty);
   const std::vector<std::tuple<std::string, ErrorCode, std::string>> cases{
       {replaced("\"qwen3\"", "\"llama\""), ErrorCode::kUnsupportedModel, "llama"},
       {replaced("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"), ErrorCode::kUnsupportedModel, "architectures"},

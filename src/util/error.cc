@@ -1,5 +1,7 @@
 #include "qguard/error.hpp"
 
+#include "util/json.hpp"
+
 namespace qguard {
 
 const char* to_string(ErrorCode code) noexcept {
@@ -17,6 +19,14 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kMalformedOutput: return "malformed_output";
   }
   return "unknown";
+}
+
+std::string to_json(const Error& error) {
+  std::string out = "{\"code\": ";
+  util::append_json_string(out, to_string(error.code()));
+  out += ", \"message\": ";
+  util::append_json_string(out, error.what());
+  return out + "}";
 }
 
 }  // namespace qguard

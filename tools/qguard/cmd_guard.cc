@@ -1,7 +1,11 @@
-// The moderation commands: `qguard render` prints the exact prompt for a conversation.
+// The moderation commands: `qguard render` prints the exact prompt for a conversation;
+// `qguard classify` moderates conversations.
 // Conversations arrive on stdin as a JSON array of {"role": "system"|"user"|"assistant",
 // "content": "..."} objects, the shape chat APIs use.
 #include <cerrno>
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -13,6 +17,7 @@
 #include <simdjson.h>
 
 #include "commands.hpp"
+#include "qguard/classifier.hpp"
 #include "qguard/conversation.hpp"
 #include "qguard/error.hpp"
 
@@ -46,17 +51,12 @@ std::string_view string_field(simdjson::dom::object message, std::string_view ke
   return text;
 }
 
-// Parses the messages array; other keys in a message (e.g. "name") are ignored.
-Conversation parse_conversation(const std::string& json) {
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  if (auto error = parser.parse(json).get(root)) {
-    throw Error(ErrorCode::kMalformedJson, fmt::format("stdin is not valid JSON: {}", simdjson::error_message(error)));
-  }
+// A JSON array of messages; other keys in a message (e.g. "name") are ignored.
+Conversation conversation_from_json(simdjson::dom::element root, std::string_view where) {
   simdjson::dom::array messages;
   if (root.get_array().get(messages) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson,
-                "stdin must be a JSON array of messages, e.g. [{\"role\": \"user\", \"content\": \"Hi\"}]");
+    throw Error(ErrorCode::kMalformedJson, fmt::format("{} must be a JSON array of messages, e.g. "
+                                                       "[{{\"role\": \"user\", \"content\": \"Hi\"}}]", where));
   }
   Conversation conversation;
   std::size_t index = 0;
@@ -78,7 +78,82 @@ Conversation parse_conversation(const std::string& json) {
   return conversation;
 }
 
-void run_render() { write_stdout(render_prompt(parse_conversation(read_stdin()))); }
+simdjson::dom::element parse(simdjson::dom::parser& parser, std::string_view json, std::string_view where) {
+  simdjson::dom::element root;
+  if (auto error = parser.parse(simdjson::padded_string(json)).get(root)) {
+    throw Error(ErrorCode::kMalformedJson, fmt::format("{} is not valid JSON: {}", where, simdjson::error_message(error)));
+  }
+  return root;
+}
+
+void run_render() {
+  simdjson::dom::parser parser;
+  write_stdout(render_prompt(conversation_from_json(parse(parser, read_stdin(), "stdin"), "stdin")));
+}
+
+// One classify input line: {"prompt": ...}, {"prompt": ..., "response": ...} or {"messages": [...]}.
+Conversation conversation_from_line(simdjson::dom::parser& parser, std::string_view line) {
+  simdjson::dom::object object;
+  if (parse(parser, line, "the input line").get_object().get(object) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson, "an input line must be a JSON object");
+  }
+  simdjson::dom::element messages;
+  if (object.at_key("messages").get(messages) == simdjson::SUCCESS) return conversation_from_json(messages, "\"messages\"");
+  std::string_view prompt, response;
+  if (object.at_key("prompt").get_string().get(prompt) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson,
+                "an input line needs a string \"prompt\" (optionally with \"response\") or a \"messages\" array");
+  }
+  Conversation conversation{{Role::kUser, std::string(prompt)}};
+  simdjson::dom::element response_element;
+  if (object.at_key("response").get(response_element) == simdjson::SUCCESS) {
+    if (response_element.get_string().get(response) != simdjson::SUCCESS) {
+      throw Error(ErrorCode::kMalformedJson, "\"response\" must be a string");
+    }
+    conversation.push_back({Role::kAssistant, std::string(response)});
+  }
+  return conversation;
+}
+
+// The verdict's JSON with the time it took, or {"error": ...}; never throws a qguard::Error.
+std::string classify_line(const Classifier& classifier, const std::function<Conversation()>& conversation) {
+  try {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string verdict = to_json(classifier.moderate(conversation()));
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    return fmt::format("{}, \"ms\": {:.3f}}}", std::string_view(verdict).substr(0, verdict.size() - 1), ms);
+  } catch (const Error& e) {
+    return "{\"error\": " + to_json(e) + "}";
+  }
+}
+
+struct ClassifyArgs {
+  std::string model;
+  std::string mode = "fast";
+  std::optional<std::string> text;
+  Classifier::Options options;
+  bool match_special = false;
+};
+
+void run_classify(const ClassifyArgs& args) {
+  Classifier::Options options = args.options;
+  options.mode = args.mode == "reference" ? DecodingMode::kReference : DecodingMode::kFast;
+  options.content_special_tokens = args.match_special ? SpecialTokens::kMatch : SpecialTokens::kPlain;
+  const Classifier classifier = Classifier::load(args.model, options);
+  if (args.text) {
+    write_stdout(classify_line(classifier, [&] { return Conversation{{Role::kUser, *args.text}}; }) + "\n");
+    return;
+  }
+  simdjson::dom::parser parser;
+  char* buffer = nullptr;
+  std::size_t capacity = 0;
+  for (ssize_t length; (length = getline(&buffer, &capacity, stdin)) >= 0;) {
+    const std::string_view line(buffer, static_cast<std::size_t>(length));
+    if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;  // blank lines carry no request
+    write_stdout(classify_line(classifier, [&] { return conversation_from_line(parser, line); }) + "\n");
+  }
+  std::free(buffer);
+}
 
 }  // namespace
 
@@ -86,6 +161,22 @@ void add_guard_commands(CLI::App& app) {
   CLI::App* render = app.add_subcommand(
       "render", "Print the exact Qwen3Guard-Gen prompt for a conversation given as JSON messages on stdin");
   render->callback(run_render);
+
+  auto args = std::make_shared<ClassifyArgs>();
+  CLI::App* classify = app.add_subcommand(
+      "classify", "Moderate JSON lines from stdin ({\"prompt\"}, {\"prompt\", \"response\"} or {\"messages\"}), "
+                  "one JSON verdict or error per line");
+  classify->add_option("--model", args->model, "Model directory (config.json, safetensors, tokenizer.json)")->required();
+  classify->add_option("--mode", args->mode, "fast (default) or reference (the model card's greedy generation)")
+      ->check(CLI::IsMember({"fast", "reference"}));
+  classify->add_option("--text", args->text, "Moderate this one user message instead of reading stdin");
+  classify->add_option("--threads", args->options.threads, "Threads, the caller included (0 = one per core)")
+      ->check(CLI::NonNegativeNumber);
+  classify->add_option("--max-input-tokens", args->options.max_input_tokens, "Longest accepted prompt in tokens")
+      ->check(CLI::PositiveNumber);
+  classify->add_flag("--match-special-in-content", args->match_special,
+                     "Match <|im_end|> etc. inside messages, as the reference pipeline does (unsafe for untrusted text)");
+  classify->callback([args] { run_classify(*args); });
 }
 
 }  // namespace qguard::cli

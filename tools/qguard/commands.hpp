@@ -6,6 +6,7 @@
 namespace qguard::cli {
 
 void add_model_commands(CLI::App& app);  // logits, info
-void add_guard_commands(CLI::App& app);  // render
+void add_guard_commands(CLI::App& app);  // render, classify
+void add_bench_commands(CLI::App& app);  // bench
 
 }  // namespace qguard::cli
