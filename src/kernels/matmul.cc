@@ -1,9 +1,7 @@
 #include "kernels/matmul.hpp"
 
 #include <algorithm>
-#include <vector>
-
-#include <Eigen/Core>
+#include <cstddef>
 
 #include "kernels/convert.hpp"
 #include "kernels/ops.hpp"
@@ -11,34 +9,72 @@
 namespace qguard::kernels {
 namespace {
 
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
-using Map = Eigen::Map<RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
+constexpr std::size_t kLanes = FloatBatch::size;
 
-// Rows per task: whole multiples of 16 so each GEMM keeps full register tiles, and a BF16 tile
-// widened to f32 stays near L2 size.
-int rows_per_task(const MatrixView& w, int threads) {
-  const int by_cache = std::max(16, (256 * 1024) / std::max(1, w.cols) / 16 * 16);
-  const int by_balance = std::max(16, (w.rows / (4 * threads) + 15) / 16 * 16);
-  return std::min(by_cache, by_balance);
+// Row access for each weight dtype: a batch of values, or one value, of row r from column c.
+struct F32Rows {
+  const float* base;
+  std::size_t cols;
+  FloatBatch batch(std::size_t r, std::size_t c) const { return FloatBatch::load_unaligned(base + r * cols + c); }
+  float scalar(std::size_t r, std::size_t c) const { return base[r * cols + c]; }
+};
+
+struct BF16Rows {
+  const std::uint16_t* base;
+  std::size_t cols;
+  FloatBatch batch(std::size_t r, std::size_t c) const { return load_bf16(base + r * cols + c); }
+  float scalar(std::size_t r, std::size_t c) const {
+    std::uint16_t bits;
+    std::memcpy(&bits, base + r * cols + c, sizeof bits);
+    return bf16_to_f32(bits);
+  }
+};
+
+// The register tile: out[j * ldy + i] = x[t + j] · w[r + i] for i < R, j < TB. Each weight batch is
+// loaded (and widened) once and used for TB tokens; each token batch is used for R rows. 4 × 3
+// fills the 16 vector registers of AVX2 (12 accumulators, 3 tokens, 1 weight).
+template <int R, int TB, typename Rows>
+void tile(const Rows& w, const float* x, std::size_t cols, std::size_t r, std::size_t t, float* out, std::size_t ldy) {
+  FloatBatch acc[R][TB];
+  for (auto& row : acc) {
+    for (auto& a : row) a = FloatBatch(0.f);
+  }
+  const std::size_t full = cols / kLanes * kLanes;
+  for (std::size_t c = 0; c < full; c += kLanes) {
+    FloatBatch xs[TB];
+    for (int j = 0; j < TB; ++j) xs[j] = FloatBatch::load_unaligned(x + (t + j) * cols + c);
+    for (int i = 0; i < R; ++i) {
+      const FloatBatch wi = w.batch(r + i, c);
+      for (int j = 0; j < TB; ++j) acc[i][j] = xsimd::fma(wi, xs[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    for (int j = 0; j < TB; ++j) {
+      float sum = xsimd::hadd(acc[i][j]);
+      for (std::size_t c = full; c < cols; ++c) sum += x[(t + j) * cols + c] * w.scalar(r + i, c);
+      out[j * ldy + i] = sum;
+    }
+  }
 }
 
-// Few tokens: each weight row is read once from memory and multiplied with every token, so the
-// product runs at memory speed and BF16 rows are widened in registers, never stored.
-constexpr int kStreamingTokens = 8;
-
-template <typename Load>
-void stream_rows(const float* x, int tokens, int cols, int r0, int n, int ldy, float* y, Load load_row_batch) {
-  constexpr std::size_t lanes = FloatBatch::size;
-  const std::size_t full = cols / lanes * lanes;
-  for (int r = r0; r < r0 + n; ++r) {
-    FloatBatch acc[kStreamingTokens];
-    for (int t = 0; t < tokens; ++t) acc[t] = FloatBatch(0.f);
-    for (std::size_t c = 0; c < full; c += lanes) {
-      const FloatBatch w = load_row_batch(r, c);
-      for (int t = 0; t < tokens; ++t) acc[t] = xsimd::fma(w, FloatBatch::load_unaligned(x + t * cols + c), acc[t]);
+// Rows [r0, r1) for every token. Tokens go in blocks whose activations stay in L2 while the block's
+// weight rows stream past them once.
+template <typename Rows>
+void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0, std::size_t r1, float* y,
+                       std::size_t ldy) {
+  const std::size_t cols = w.cols;
+  const std::size_t block = std::max<std::size_t>(3, (192 * 1024 / (cols * sizeof(float))) / 3 * 3);
+  for (std::size_t t0 = 0; t0 < static_cast<std::size_t>(tokens); t0 += block) {
+    const std::size_t t1 = std::min<std::size_t>(tokens, t0 + block);
+    std::size_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      std::size_t t = t0;
+      for (; t + 3 <= t1; t += 3) tile<4, 3>(w, x, cols, r, t, y + t * ldy + r, ldy);
+      for (; t < t1; ++t) tile<4, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
     }
-    for (int t = 0; t < tokens; ++t) y[t * ldy + r] = xsimd::hadd(acc[t]);
+    for (; r < r1; ++r) {
+      for (std::size_t t = t0; t < t1; ++t) tile<1, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
+    }
   }
 }
 
@@ -47,61 +83,28 @@ void stream_rows(const float* x, int tokens, int cols, int r0, int n, int ldy, f
 void copy_row(const MatrixView& w, int r, float* out) { widen(w.row(r), w.dtype, w.cols, out); }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
-  if (tokens <= kStreamingTokens) {
-    const int block = 64;
-    const int tasks = (w.rows + block - 1) / block;
-    pool.parallel_for(tasks, [&](std::size_t task) {
-      const int r0 = static_cast<int>(task) * block;
-      const int n = std::min(block, w.rows - r0);
-      if (w.dtype == DType::kF32) {
-        const auto* base = static_cast<const float*>(w.data);
-        stream_rows(x, tokens, w.cols, r0, n, w.rows, y, [&](int r, std::size_t c) {
-          return FloatBatch::load_unaligned(base + static_cast<std::size_t>(r) * w.cols + c);
-        });
-      } else {
-        const auto* base = static_cast<const std::uint16_t*>(w.data);
-        stream_rows(x, tokens, w.cols, r0, n, w.rows, y, [&](int r, std::size_t c) {
-          return load_bf16(base + static_cast<std::size_t>(r) * w.cols + c);
-        });
-      }
-      // Columns past the last full batch.
-      const int tail = w.cols % static_cast<int>(FloatBatch::size);
-      if (tail == 0) return;
-      std::vector<float> row(w.cols);
-      for (int r = r0; r < r0 + n; ++r) {
-        copy_row(w, r, row.data());
-        for (int t = 0; t < tokens; ++t) {
-          for (int c = w.cols - tail; c < w.cols; ++c) y[t * w.rows + r] += x[t * w.cols + c] * row[c];
-        }
-      }
-    });
-    return;
-  }
-  const int block = rows_per_task(w, pool.size());
-  const int tasks = (w.rows + block - 1) / block;
-  const ConstMap xs(x, tokens, w.cols, Eigen::OuterStride<>(w.cols));
+  constexpr int kRowsPerTask = 64;
+  const int tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.parallel_for(tasks, [&](std::size_t task) {
-    const int r0 = static_cast<int>(task) * block;
-    const int n = std::min(block, w.rows - r0);
-    Map ys(y + r0, tokens, n, Eigen::OuterStride<>(w.rows));
+    const std::size_t r0 = task * kRowsPerTask;
+    const std::size_t r1 = std::min<std::size_t>(w.rows, r0 + kRowsPerTask);
+    const std::size_t cols = w.cols;
     if (w.dtype == DType::kF32) {
-      const ConstMap ws(static_cast<const float*>(w.row(r0)), n, w.cols, Eigen::OuterStride<>(w.cols));
-      ys.noalias() = xs * ws.transpose();
-      return;
+      rows_times_tokens(F32Rows{static_cast<const float*>(w.data), cols}, x, tokens, r0, r1, y, w.rows);
+    } else {
+      rows_times_tokens(BF16Rows{static_cast<const std::uint16_t*>(w.data), cols}, x, tokens, r0, r1, y, w.rows);
     }
-    thread_local std::vector<float> tile;
-    tile.resize(static_cast<std::size_t>(n) * w.cols);
-    widen(w.row(r0), w.dtype, tile.size(), tile.data());
-    const ConstMap ws(tile.data(), n, w.cols, Eigen::OuterStride<>(w.cols));
-    ys.noalias() = xs * ws.transpose();
   });
 }
 
 void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y) {
-  std::vector<float> row(w.cols);
+  const std::size_t cols = w.cols;
   for (int j = 0; j < count; ++j) {
-    copy_row(w, rows[j], row.data());
-    y[j] = dot(x, row.data(), w.cols);
+    if (w.dtype == DType::kF32) {
+      tile<1, 1>(F32Rows{static_cast<const float*>(w.data), cols}, x, cols, rows[j], 0, y + j, 0);
+    } else {
+      tile<1, 1>(BF16Rows{static_cast<const std::uint16_t*>(w.data), cols}, x, cols, rows[j], 0, y + j, 0);
+    }
   }
 }
 
