@@ -7,6 +7,7 @@ namespace qguard::cli {
 
 void add_model_commands(CLI::App& app);  // logits, info
 void add_guard_commands(CLI::App& app);  // render, classify
+void add_text_commands(CLI::App& app);   // tokenize, detokenize
 void add_bench_commands(CLI::App& app);  // bench
 
 }  // namespace qguard::cli

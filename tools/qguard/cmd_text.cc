@@ -1,0 +1,137 @@
+// `qguard tokenize` and `qguard detokenize`: the tokenizer over JSON lines, one output line per
+// non-blank input line, in order, so other implementations can be checked against it.
+//   {"text": "..."}  ->  {"ids": [...]}        (tokenize)
+//   {"ids": [...]}   ->  {"text": "..."}       (detokenize)
+// A line that cannot be handled gets {"error": {"code": ..., "message": ...}} in its place.
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <simdjson.h>
+
+#include "commands.hpp"
+#include "qguard/error.hpp"
+#include "qguard/tokenizer.hpp"
+
+namespace qguard::cli {
+namespace {
+
+struct TextArgs {
+  std::string tokenizer;
+  bool no_special = false;
+};
+
+void add_tokenizer_option(CLI::App& cmd, TextArgs& args) {
+  cmd.add_option("--tokenizer", args.tokenizer, "tokenizer.json, or a model directory holding one")->required();
+}
+
+simdjson::dom::element field(simdjson::dom::element line, const char* key) {
+  simdjson::dom::element value;
+  if (line.at_key(key).get(value) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson, fmt::format("the line has no \"{}\" field", key));
+  }
+  return value;
+}
+
+std::string tokenize_line(const Tokenizer& tokenizer, SpecialTokens special, simdjson::dom::element line) {
+  std::string_view text;
+  if (field(line, "text").get(text) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson, "\"text\" must be a string");
+  }
+  return fmt::format("{{\"ids\": [{}]}}", fmt::join(tokenizer.encode(text, special), ", "));
+}
+
+// JSON string literal of valid UTF-8 text (decode repairs invalid bytes to U+FFFD).
+void append_json_string(std::string& out, std::string_view text) {
+  out += '"';
+  for (const char c : text) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+        } else {
+          out += c;
+        }
+    }
+  }
+  out += '"';
+}
+
+std::string detokenize_line(const Tokenizer& tokenizer, simdjson::dom::element line) {
+  simdjson::dom::array array;
+  if (field(line, "ids").get(array) != simdjson::SUCCESS) throw Error(ErrorCode::kMalformedJson, "\"ids\" must be an array");
+  std::vector<std::int32_t> ids;
+  for (const auto id : array) {
+    std::int64_t value = 0;
+    if (id.get(value) != simdjson::SUCCESS || value < INT32_MIN || value > INT32_MAX) {
+      throw Error(ErrorCode::kMalformedJson, "\"ids\" must hold integer token ids");
+    }
+    ids.push_back(static_cast<std::int32_t>(value));
+  }
+  std::string out = "{\"text\": ";
+  append_json_string(out, tokenizer.decode(ids));
+  return out + "}";
+}
+
+// Answers each non-blank line of stdin with one line on stdout, flushed, so the command also
+// works as a co-process. Errors of one line become that line's answer.
+void answer_lines(const std::function<std::string(simdjson::dom::element)>& answer) {
+  simdjson::dom::parser parser;
+  char* buffer = nullptr;
+  std::size_t capacity = 0;
+  for (ssize_t length; (length = getline(&buffer, &capacity, stdin)) >= 0;) {
+    const std::string_view line(buffer, static_cast<std::size_t>(length));
+    if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
+    std::string reply;
+    try {
+      simdjson::dom::element root;
+      if (const auto error = parser.parse(line).get(root)) {
+        throw Error(ErrorCode::kMalformedJson, fmt::format("the line is not valid JSON: {}", simdjson::error_message(error)));
+      }
+      reply = answer(root);
+    } catch (const Error& e) {
+      reply = "{\"error\": " + to_json(e) + "}";
+    }
+    reply += '\n';
+    std::fwrite(reply.data(), 1, reply.size(), stdout);
+    std::fflush(stdout);
+  }
+  std::free(buffer);
+}
+
+}  // namespace
+
+void add_text_commands(CLI::App& app) {
+  auto tokenize_args = std::make_shared<TextArgs>();
+  CLI::App* tokenize =
+      app.add_subcommand("tokenize", "Token ids of JSON lines {\"text\": ...} from stdin, as {\"ids\": [...]} lines");
+  add_tokenizer_option(*tokenize, *tokenize_args);
+  tokenize->add_flag("--no-special", tokenize_args->no_special,
+                     "Encode added-token text such as <|im_end|> as plain text instead of its single id");
+  tokenize->callback([tokenize_args] {
+    const Tokenizer tokenizer = Tokenizer::load(tokenize_args->tokenizer);
+    const SpecialTokens special = tokenize_args->no_special ? SpecialTokens::kPlain : SpecialTokens::kMatch;
+    answer_lines([&](simdjson::dom::element line) { return tokenize_line(tokenizer, special, line); });
+  });
+
+  auto detokenize_args = std::make_shared<TextArgs>();
+  CLI::App* detokenize =
+      app.add_subcommand("detokenize", "Text of JSON lines {\"ids\": [...]} from stdin, as {\"text\": ...} lines");
+  add_tokenizer_option(*detokenize, *detokenize_args);
+  detokenize->callback([detokenize_args] {
+    const Tokenizer tokenizer = Tokenizer::load(detokenize_args->tokenizer);
+    answer_lines([&](simdjson::dom::element line) { return detokenize_line(tokenizer, line); });
+  });
+}
+
+}  // namespace qguard::cli
