@@ -100,18 +100,22 @@ Vocabulary::Vocabulary(const std::vector<TokenEntry>& tokens) {
       return;
     }
   };
-  for (const std::uint8_t added : {0, 1}) {
-    std::array<std::size_t, 2 * kLookahead> hashes{};  // a ring: the hashes of the next ids
-    const auto hash_of = [&](std::size_t id) -> std::size_t& { return hashes[id % hashes.size()]; };
-    for (std::size_t id = 0; id < std::min(kLookahead, count); ++id) hash_of(id) = hash_text(text(static_cast<std::int32_t>(id)));
-    for (std::size_t id = 0; id < count; ++id) {
-      if (id + kLookahead < count) {
-        hash_of(id + kLookahead) = hash_text(text(static_cast<std::int32_t>(id + kLookahead)));
-        __builtin_prefetch(&index_[home_slot(hash_of(id + kLookahead))], 1);
-      }
-      if (is_added_[id] == added) insert(id, hash_of(id));
+  std::array<std::size_t, 2 * kLookahead> hashes{};  // a ring: the hashes of the next ids
+  const auto hash_of = [&](std::size_t id) -> std::size_t& { return hashes[id % hashes.size()]; };
+  for (std::size_t id = 0; id < std::min(kLookahead, count); ++id) hash_of(id) = hash_text(text(static_cast<std::int32_t>(id)));
+  std::vector<std::size_t> added_ids;
+  for (std::size_t id = 0; id < count; ++id) {
+    if (id + kLookahead < count) {
+      hash_of(id + kLookahead) = hash_text(text(static_cast<std::int32_t>(id + kLookahead)));
+      __builtin_prefetch(&index_[home_slot(hash_of(id + kLookahead))], 1);
+    }
+    if (is_added_[id]) {
+      added_ids.push_back(id);
+    } else {
+      insert(id, hash_of(id));
     }
   }
+  for (const std::size_t id : added_ids) insert(id, hash_text(text(static_cast<std::int32_t>(id))));
 }
 
 std::int32_t Vocabulary::find_hashed(std::string_view token_text, std::size_t hash) const {
