@@ -432,8 +432,8 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
         rules[rank] = {ids[i], ids[count + i], vocabulary.find(merged_text).value_or(-1)};
       }
       if (rules[rank].left < 0 || rules[rank].right < 0 || rules[rank].merged < 0) {
-        json.fail(fmt::format("merge {} (\"{}\" \"{}\") names or makes a token not in the vocabulary", first + i,
-                              lefts[first + i], rights[first + i]));
+        json.fail(fmt::format("merge {} (\"{}\" \"{}\") names or makes a token not in the vocabulary", rank,
+                              lefts[rank], rights[rank]));
       }
     }
   }
