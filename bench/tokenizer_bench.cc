@@ -77,8 +77,11 @@ int main(int argc, char** argv) {
       load_cpu.push_back(cpu_seconds() - cpu_begin);
       load_wall.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_begin).count());
     }
-    fmt::print("load {}: median {:.1f} ms CPU ({:.1f} ms wall), best {:.1f} ms CPU, 7 loads\n", tokenizer_path,
-               median(load_cpu) * 1e3, median(load_wall) * 1e3, *std::min_element(load_cpu.begin(), load_cpu.end()) * 1e3);
+    // The first load runs in a fresh process (cold allocator, every page faulted in): what a
+    // program that loads once pays.
+    fmt::print("load {}: first {:.1f} ms CPU ({:.1f} ms wall); of 7: median {:.1f} ms CPU ({:.1f} ms wall), best {:.1f}\n",
+               tokenizer_path, load_cpu[0] * 1e3, load_wall[0] * 1e3, median(load_cpu) * 1e3, median(load_wall) * 1e3,
+               *std::min_element(load_cpu.begin(), load_cpu.end()) * 1e3);
 
     const auto tokenizer = qguard::Tokenizer::load(tokenizer_path);
     for (const char* name : {"bench_english.txt", "bench_multilingual.txt"}) {

@@ -236,7 +236,9 @@ StreamedJson stream_tokenizer_json(const JsonReader& json, simdjson::ondemand::p
         if (model_key == "vocab") {
           streamed.has_vocab = true;
           simdjson::ondemand::object vocab = model_field.value().get_object();
-          streamed.tokens.reserve(vocab.count_fields());
+          // Room for the added tokens too, so that appending them does not copy the vocabulary.
+          constexpr std::size_t kAddedTokensRoom = 1024;
+          streamed.tokens.reserve(vocab.count_fields() + kAddedTokensRoom);
           for (auto entry_or_error : vocab) {
             if (entry_or_error.error()) throw simdjson::simdjson_error(entry_or_error.error());
             simdjson::ondemand::field& entry = entry_or_error.value_unsafe();
