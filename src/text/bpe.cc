@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <bit>
 
+#include "text/hash.hpp"
+
 namespace qguard::text {
 namespace {
 
@@ -10,15 +12,8 @@ std::uint64_t pair_key(std::int32_t left, std::int32_t right) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
 }
 
-// Mixes all 64 bits of the key into the low bits that index the table (the murmur3 finalizer).
-std::size_t hash_pair(std::uint64_t pair) {
-  pair ^= pair >> 33;
-  pair *= 0xFF51AFD7ED558CCDULL;
-  pair ^= pair >> 33;
-  pair *= 0xC4CEB9FE1A85EC53ULL;
-  pair ^= pair >> 33;
-  return static_cast<std::size_t>(pair);
-}
+// Every bit of the pair mixed into the low bits that index the table.
+std::size_t hash_pair(std::uint64_t pair) { return static_cast<std::size_t>(mix64(pair)); }
 
 // std heaps are max-heaps: "less" means "merges later" (higher rank, then further right).
 bool merges_later(const BpeCandidate& a, const BpeCandidate& b) {
