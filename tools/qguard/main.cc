@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   qguard::cli::add_model_commands(app);
   qguard::cli::add_guard_commands(app);
+  qguard::cli::add_bench_commands(app);
   qguard::cli::add_text_commands(app);
   try {
     app.parse(argc, argv);
