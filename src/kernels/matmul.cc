@@ -12,7 +12,9 @@ namespace {
 constexpr std::size_t kLanes = FloatBatch::size;
 
 // Row access for each weight dtype: a batch of values, or one value, of row r from column c.
+// kTileRows is the tile height that measured fastest for the dtype (docs/performance.md).
 struct F32Rows {
+  static constexpr int kTileRows = 3;
   const float* base;
   std::size_t cols;
   FloatBatch batch(std::size_t r, std::size_t c) const { return FloatBatch::load_unaligned(base + r * cols + c); }
@@ -20,6 +22,7 @@ struct F32Rows {
 };
 
 struct BF16Rows {
+  static constexpr int kTileRows = 4;
   const std::uint16_t* base;
   std::size_t cols;
   FloatBatch batch(std::size_t r, std::size_t c) const { return load_bf16(base + r * cols + c); }
@@ -31,8 +34,9 @@ struct BF16Rows {
 };
 
 // The register tile: out[j * ldy + i] = x[t + j] · w[r + i] for i < R, j < TB. Each weight batch is
-// loaded (and widened) once and used for TB tokens; each token batch is used for R rows. 4 × 3
-// fills the 16 vector registers of AVX2 (12 accumulators, 3 tokens, 1 weight).
+// loaded (and widened) once and used for TB tokens, each token batch is used for R rows. On AVX2
+// (16 vector registers) 3 × 3 holds everything in registers and is fastest for f32 rows; for BF16
+// rows 4 × 3, whose token loads fold into the FMAs, wins because it widens fewer weights per FMA.
 template <int R, int TB, typename Rows>
 void tile(const Rows& w, const float* x, std::size_t cols, std::size_t r, std::size_t t, float* out, std::size_t ldy) {
   FloatBatch acc[R][TB];
@@ -67,10 +71,11 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
   for (std::size_t t0 = 0; t0 < static_cast<std::size_t>(tokens); t0 += block) {
     const std::size_t t1 = std::min<std::size_t>(tokens, t0 + block);
     std::size_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
+    constexpr int R = Rows::kTileRows;
+    for (; r + R <= r1; r += R) {
       std::size_t t = t0;
-      for (; t + 3 <= t1; t += 3) tile<4, 3>(w, x, cols, r, t, y + t * ldy + r, ldy);
-      for (; t < t1; ++t) tile<4, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
+      for (; t + 3 <= t1; t += 3) tile<R, 3>(w, x, cols, r, t, y + t * ldy + r, ldy);
+      for (; t < t1; ++t) tile<R, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
     }
     for (; r < r1; ++r) {
       for (std::size_t t = t0; t < t1; ++t) tile<1, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
@@ -83,7 +88,7 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
 void copy_row(const MatrixView& w, int r, float* out) { widen(w.row(r), w.dtype, w.cols, out); }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
-  constexpr int kRowsPerTask = 64;
+  constexpr int kRowsPerTask = 96;  // whole tiles of 3 or 4 rows
   const int tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.parallel_for(tasks, [&](std::size_t task) {
     const std::size_t r0 = task * kRowsPerTask;
