@@ -1,5 +1,8 @@
 #include "io/checkpoint.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <functional>
 #include <limits>
@@ -290,6 +293,13 @@ std::size_t Checkpoint::bytes_mapped() const {
   std::size_t total = 0;
   for (const MappedFile& file : files_) total += file.size();
   return total;
+}
+
+void Checkpoint::release(const TensorView& tensor) const {
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto begin = reinterpret_cast<std::uintptr_t>(tensor.data);
+  const std::uintptr_t first = (begin + page - 1) / page * page, last = (begin + tensor.nbytes) / page * page;
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 }  // namespace qguard::io

@@ -39,6 +39,11 @@ class Checkpoint {
   const std::map<std::string, TensorView, std::less<>>& tensors() const { return tensors_; }
   std::size_t bytes_mapped() const;
 
+  // Drops the whole memory pages inside `tensor`'s bytes from this process's resident set (the
+  // data stays readable; a later access reads it again from the page cache). For tensors that were
+  // copied into another layout and will not be read from the mapping again.
+  void release(const TensorView& tensor) const;
+
  private:
   std::filesystem::path dir_;  // named in errors
   std::vector<MappedFile> files_;

@@ -47,7 +47,12 @@ void softmax(float* x, std::size_t n) {
 }
 
 void silu_mul(float* gate, const float* up, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const Batch g = Batch::load_unaligned(gate + i);
+    (g / (Batch(1.f) + xsimd::exp(-g)) * Batch::load_unaligned(up + i)).store_unaligned(gate + i);
+  }
+  for (; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
 }
 
 }  // namespace qguard::kernels

@@ -23,11 +23,8 @@ ModelInfo describe(const model::Qwen3& decoder) {
   std::set<std::string> file_dtypes;
   for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
   info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
-  std::set<std::string> held;
-  const auto& w = decoder.weights();
-  for (const auto* m : {&w.embed_tokens, &w.lm_head}) held.emplace(dtype_name(m->dtype));
-  for (const auto& layer : w.layers) held.emplace(dtype_name(layer.q_proj.dtype));
-  for (const auto& name : held) info.weight_format += (info.weight_format.empty() ? "" : "+") + name;
+  // Layer matrices carry nearly all the compute; the embedding is read row by row in place.
+  info.weight_format = dtype_name(decoder.weights().layers.front().q_proj.dtype);
   return info;
 }
 

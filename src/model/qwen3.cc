@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "kernels/ops.hpp"
+#include "kernels/packed_matmul.hpp"
 #include "qguard/error.hpp"
 
 namespace qguard::model {
@@ -28,8 +29,8 @@ void check_token_ids(std::span<const std::int32_t> ids, int vocab_size) {
 Qwen3::Qwen3(const std::filesystem::path& dir, int threads, WeightDtype dtype)
     : config_(load_config(dir)),
       checkpoint_(io::Checkpoint::open(dir)),
-      weights_(bind_weights(checkpoint_, config_, dtype)),
-      pool_(threads) {
+      pool_(threads),
+      weights_(bind_weights(checkpoint_, config_, dtype, pool_)) {
   const int half = config_.head_dim / 2;
   for (int i = 0; i < half; ++i) inv_freq_.push_back(std::pow(config_.rope_theta, -2.0 * i / config_.head_dim));
 }

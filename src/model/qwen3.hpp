@@ -42,9 +42,9 @@ class Qwen3 {
 
   Config config_;
   io::Checkpoint checkpoint_;
+  mutable kernels::ThreadPool pool_;  // before weights_: packing the weights runs on it
   Weights weights_;
   std::vector<double> inv_freq_;  // RoPE frequencies θ^(-2i/hd)
-  mutable kernels::ThreadPool pool_;
 };
 
 }  // namespace qguard::model

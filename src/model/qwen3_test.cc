@@ -140,7 +140,7 @@ TEST_CASE("weight formats: f32 is exact for an F32 checkpoint, bf16 stays close"
   const auto as_bf16 = Model::load(testdata("untied_gqa3_f32").string(), {1, WeightFormat::kBF16});
   CHECK(as_file->info().weight_format == "F32");
   CHECK(as_bf16->info().weight_format == "BF16");
-  CHECK(as_bf16->info().weight_bytes * 2 == as_f32->info().weight_bytes);
+  CHECK(as_bf16->info().weight_bytes < as_f32->info().weight_bytes);
   CHECK(as_file->logits(ids) == as_f32->logits(ids));
   CHECK(relative_diff(as_bf16->logits(ids), as_f32->logits(ids)) < 0.05);
 }

@@ -1,13 +1,15 @@
-// Views of a Qwen3 checkpoint's tensors, checked against the config. Matrices point into the
-// memory-mapped files where their dtype can be used directly (F32, BF16); only small norm vectors
-// and F16 matrices (widened to f32) are copied.
+// The weights of a Qwen3 checkpoint, checked against the config. Layer matrices are packed once at
+// load into the layout of the matrix-product kernel (kernels/packed_matmul.hpp) in the dtype they
+// are held in; the embedding (and an untied lm_head) are used in place from the memory-mapped file,
+// row by row. Norm vectors are copied to f32.
 #pragma once
 
-#include <memory>
 #include <vector>
 
 #include "io/checkpoint.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/packed_matmul.hpp"
+#include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
 
 namespace qguard::model {
@@ -17,19 +19,19 @@ enum class WeightDtype { kAuto, kF32, kBF16 };
 
 struct LayerWeights {
   std::vector<float> input_norm, q_norm, k_norm, post_attention_norm;
-  kernels::MatrixView q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
+  kernels::PackedMatrix q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
 };
 
 struct Weights {
   kernels::MatrixView embed_tokens, lm_head;  // lm_head aliases embed_tokens when tied
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
-  std::vector<std::unique_ptr<std::uint16_t[]>> owned_bf16;  // storage of converted matrices
-  std::vector<std::unique_ptr<float[]>> owned_f32;
-  std::size_t matrix_bytes = 0;  // bytes of matrix storage as held (mapped or owned)
+  std::vector<std::vector<float>> widened;  // f32 copies of embedding / lm_head when held as f32
+  std::size_t matrix_bytes = 0;             // bytes of matrix storage used for compute
 };
 
-// Throws Error kMissingTensor / kShapeMismatch naming the tensor.
-Weights bind_weights(const io::Checkpoint& checkpoint, const Config& config, WeightDtype dtype);
+// Throws Error kMissingTensor / kShapeMismatch naming the tensor. Packs on `pool`.
+Weights bind_weights(const io::Checkpoint& checkpoint, const Config& config, WeightDtype dtype,
+                     kernels::ThreadPool& pool);
 
 }  // namespace qguard::model

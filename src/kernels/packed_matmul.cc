@@ -1,0 +1,127 @@
+#include "kernels/packed_matmul.hpp"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace qguard::kernels {
+namespace {
+
+constexpr std::size_t kLanes = FloatBatch::size;
+constexpr int kTokensPerTile = 6;  // 6 tokens × 2 vectors = 12 accumulators, 2 weights, 1 broadcast
+
+inline FloatBatch load(const float* p) { return FloatBatch::load_unaligned(p); }
+inline FloatBatch load(const std::uint16_t* p) { return load_bf16(p); }
+
+// y[t0 + j, r0 + i] for j < TB, i < kPanelRows (the first `valid` rows are stored).
+template <int TB, typename Elem>
+void panel_tile(const Elem* panel, const float* x, std::size_t cols, std::size_t t0, float* y, std::size_t ldy,
+                std::size_t r0, int valid) {
+  FloatBatch acc[TB][2];
+  for (auto& a : acc) a[0] = a[1] = FloatBatch(0.f);
+  const float* xs[TB];
+  for (int j = 0; j < TB; ++j) xs[j] = x + (t0 + j) * cols;
+  for (std::size_t k = 0; k < cols; ++k) {
+    const FloatBatch w0 = load(panel + k * kPanelRows);
+    const FloatBatch w1 = load(panel + k * kPanelRows + kLanes);
+    for (int j = 0; j < TB; ++j) {
+      const FloatBatch xb(xs[j][k]);
+      acc[j][0] = xsimd::fma(w0, xb, acc[j][0]);
+      acc[j][1] = xsimd::fma(w1, xb, acc[j][1]);
+    }
+  }
+  for (int j = 0; j < TB; ++j) {
+    float* out = y + (t0 + j) * ldy + r0;
+    if (valid == kPanelRows) {
+      acc[j][0].store_unaligned(out);
+      acc[j][1].store_unaligned(out + kLanes);
+    } else {
+      alignas(64) float row[kPanelRows];
+      acc[j][0].store_aligned(row);
+      acc[j][1].store_aligned(row + kLanes);
+      std::copy(row, row + valid, out);
+    }
+  }
+}
+
+template <typename Elem>
+void panel_tokens(int tokens_in_tile, const Elem* panel, const float* x, std::size_t cols, std::size_t t0, float* y,
+                  std::size_t ldy, std::size_t r0, int valid) {
+  switch (tokens_in_tile) {
+    case 6: return panel_tile<6>(panel, x, cols, t0, y, ldy, r0, valid);
+    case 5: return panel_tile<5>(panel, x, cols, t0, y, ldy, r0, valid);
+    case 4: return panel_tile<4>(panel, x, cols, t0, y, ldy, r0, valid);
+    case 3: return panel_tile<3>(panel, x, cols, t0, y, ldy, r0, valid);
+    case 2: return panel_tile<2>(panel, x, cols, t0, y, ldy, r0, valid);
+    default: return panel_tile<1>(panel, x, cols, t0, y, ldy, r0, valid);
+  }
+}
+
+// Row by row: each source row is read sequentially (from the mapping, where it may be misaligned)
+// and scattered into its panel; the padding rows of the last panel are zero.
+template <typename Elem>
+std::unique_ptr<Elem[]> pack_values(const MatrixView& w, DType dtype, std::size_t panels) {
+  const std::size_t cols = w.cols, total_rows = panels * kPanelRows;
+  auto out = std::unique_ptr<Elem[]>(new Elem[total_rows * cols]);  // every element is written below
+  std::vector<float> row(dtype == w.dtype ? 0 : cols);
+  for (std::size_t r = 0; r < total_rows; ++r) {
+    Elem* dst = out.get() + (r / kPanelRows) * kPanelRows * cols + r % kPanelRows;
+    if (r >= static_cast<std::size_t>(w.rows)) {
+      for (std::size_t c = 0; c < cols; ++c) dst[c * kPanelRows] = Elem{};
+    } else if (dtype == w.dtype) {
+      const auto* src = static_cast<const unsigned char*>(w.row(static_cast<std::int64_t>(r)));
+      for (std::size_t c = 0; c < cols; ++c) std::memcpy(dst + c * kPanelRows, src + c * sizeof(Elem), sizeof(Elem));
+    } else {
+      copy_row(w, static_cast<int>(r), row.data());
+      for (std::size_t c = 0; c < cols; ++c) {
+        if constexpr (sizeof(Elem) == sizeof(float)) {
+          dst[c * kPanelRows] = row[c];
+        } else {
+          dst[c * kPanelRows] = f32_to_bf16(row[c]);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+PackedMatrix pack(const MatrixView& w, DType dtype) {
+  PackedMatrix p;
+  p.dtype = dtype;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  if (dtype == DType::kF32) {
+    p.f32 = pack_values<float>(w, dtype, p.panels());
+  } else {
+    p.bf16 = pack_values<std::uint16_t>(w, dtype, p.panels());
+  }
+  return p;
+}
+
+void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
+  const int panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  // A task is a few panels (its weights stay in L2 while every token passes over them), enough
+  // tasks per thread to balance.
+  const int per_task = std::clamp(panels / (4 * pool.size()), 1, 4);
+  const int tasks = (panels + per_task - 1) / per_task;
+  const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
+  pool.parallel_for(tasks, [&](std::size_t task) {
+    const int p0 = static_cast<int>(task) * per_task, p1 = std::min(panels, p0 + per_task);
+    for (int t0 = 0; t0 < tokens; t0 += kTokensPerTile) {
+      const int tile_tokens = std::min(kTokensPerTile, tokens - t0);
+      for (int p = p0; p < p1; ++p) {
+        const std::size_t r0 = static_cast<std::size_t>(p) * kPanelRows;
+        const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
+        if (w.dtype == DType::kF32) {
+          panel_tokens(tile_tokens, w.f32.get() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
+        } else {
+          panel_tokens(tile_tokens, w.bf16.get() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace qguard::kernels
