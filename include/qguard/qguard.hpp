@@ -5,5 +5,6 @@
 #include "qguard/model.hpp"
 #include "qguard/classifier.hpp"
 #include "qguard/conversation.hpp"
+#include "qguard/json.hpp"
 #include "qguard/tokenizer.hpp"
 #include "qguard/verdict.hpp"

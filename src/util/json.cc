@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "qguard/error.hpp"
+#include "qguard/json.hpp"
 
 namespace qguard::util {
 
@@ -54,3 +55,9 @@ std::string json_string(std::string_view text) {
 }
 
 }  // namespace qguard::util
+
+namespace qguard {
+
+std::string to_json_string(std::string_view text) { return util::json_string(text); }
+
+}  // namespace qguard

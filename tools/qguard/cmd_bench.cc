@@ -35,6 +35,7 @@
 #include "commands.hpp"
 #include "qguard/classifier.hpp"
 #include "qguard/error.hpp"
+#include "qguard/json.hpp"
 #include "qguard/model.hpp"
 
 namespace qguard::cli {
@@ -499,24 +500,6 @@ Results run_bench(const BenchArgs& args) {
 // ---------------------------------------------------------------------------------------------
 // Output
 
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string json_number(std::optional<double> value) {
   return value && std::isfinite(*value) ? fmt::format("{:.6g}", *value) : "null";
@@ -545,7 +528,7 @@ void print_json(const Results& r, const BenchArgs& args) {
   for (std::size_t i = 0; i < std::min(r.failures.size(), kFailuresListed); ++i) {
     const Failure& f = r.failures[i];
     failures.push_back(fmt::format("{{\"phase\": {}, \"line\": {}, \"code\": {}, \"message\": {}}}",
-                                   json_string(f.phase), f.line, json_string(f.code), json_string(f.message)));
+                                   to_json_string(f.phase), f.line, to_json_string(f.code), to_json_string(f.message)));
   }
   fmt::print(
       "{{\"p50_ms\": {}, \"p95_ms\": {}, \"label_p50_ms\": {}, \"label_p95_ms\": {}, "
@@ -561,10 +544,10 @@ void print_json(const Results& r, const BenchArgs& args) {
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
       json_by_length(r.prefill_gflops), json_number(efficiency.at(kHeadlineLength)), json_by_length(efficiency),
       json_number(r.decode_tok_s), json_number(r.decode_bytes_per_token), json_number(decode_gbs),
-      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), json_number(r.rss_mb), json_string(r.dtype),
+      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), json_number(r.rss_mb), to_json_string(r.dtype),
       r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
       r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
-      kInt8Instructions.empty() ? "null" : json_string(kInt8Instructions), json_number(r.mem_bw_gbs));
+      kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs));
 }
 
 std::string ms_or_dash(std::optional<double> value) {

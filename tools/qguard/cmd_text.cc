@@ -16,6 +16,7 @@
 
 #include "commands.hpp"
 #include "qguard/error.hpp"
+#include "qguard/json.hpp"
 #include "qguard/tokenizer.hpp"
 
 namespace qguard::cli {
@@ -46,26 +47,6 @@ std::string tokenize_line(const Tokenizer& tokenizer, SpecialTokens special, sim
   return fmt::format("{{\"ids\": [{}]}}", fmt::join(tokenizer.encode(text, special), ", "));
 }
 
-// JSON string literal of valid UTF-8 text (decode repairs invalid bytes to U+FFFD).
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (const char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 std::string detokenize_line(const Tokenizer& tokenizer, simdjson::dom::element line) {
   simdjson::dom::array array;
@@ -79,7 +60,7 @@ std::string detokenize_line(const Tokenizer& tokenizer, simdjson::dom::element l
     ids.push_back(static_cast<std::int32_t>(value));
   }
   std::string out = "{\"text\": ";
-  append_json_string(out, tokenizer.decode(ids));
+  out += to_json_string(tokenizer.decode(ids));
   return out + "}";
 }
 
