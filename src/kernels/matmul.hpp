@@ -1,6 +1,7 @@
-// Products with weight matrices stored row-major as [out_features, in_features] (y = x · Wᵀ),
-// in the dtype the checkpoint has. F32 weights are used in place; BF16 rows are widened on the fly
-// into per-task scratch, so a BF16 checkpoint is never copied to f32 as a whole.
+// Products with weight matrices used in place, row-major as [out_features, in_features]
+// (y = x · Wᵀ), in the dtype the checkpoint has (F32 or BF16, widened in registers). This serves the
+// embedding-sized matrices that are also read row by row (the lm_head, tied to the embedding in
+// 0.6B and 4B); layer matrices are packed at load and use kernels/packed_matmul.hpp.
 #pragma once
 
 #include <cstdint>
