@@ -27,10 +27,6 @@ std::uint16_t f32_to_bf16(float value) {
   return static_cast<std::uint16_t>(bits >> 16);
 }
 
-void narrow_to_bf16(const float* src, std::size_t count, std::uint16_t* dst) {
-  for (std::size_t i = 0; i < count; ++i) dst[i] = f32_to_bf16(src[i]);
-}
-
 void widen(const void* src, DType dtype, std::size_t count, float* dst) {
   const auto* bytes = static_cast<const unsigned char*>(src);
   if (dtype == DType::kF32) {

@@ -40,7 +40,6 @@ inline FloatBatch load_bf16(const std::uint16_t* p) {
 
 // Rounds to nearest, ties to even (NaN stays NaN), as PyTorch's float -> bfloat16 does.
 std::uint16_t f32_to_bf16(float value);
-void narrow_to_bf16(const float* src, std::size_t count, std::uint16_t* dst);
 
 // dst[i] = element i of `src` (of type `dtype`) as f32; `src` need not be aligned.
 void widen(const void* src, DType dtype, std::size_t count, float* dst);

@@ -1,4 +1,5 @@
 // Each kernel against a plain scalar transcription of its formula.
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <random>
@@ -109,7 +110,7 @@ TEST_CASE("matmul matches the naive product for F32 and BF16 weights, any thread
   const int rows = 77, cols = 45;
   auto w = random_vector(static_cast<std::size_t>(rows) * cols, 7);
   std::vector<std::uint16_t> w_bf16(w.size());
-  narrow_to_bf16(w.data(), w.size(), w_bf16.data());
+  std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
   std::vector<float> w_rounded(w.size());
   widen(w_bf16.data(), DType::kBF16, w.size(), w_rounded.data());
 
@@ -157,7 +158,7 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
   const int rows = 2 * kPanelRows + 5, cols = 37;
   auto w = random_vector(static_cast<std::size_t>(rows) * cols, 21);
   std::vector<std::uint16_t> w_bf16(w.size());
-  narrow_to_bf16(w.data(), w.size(), w_bf16.data());
+  std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
   std::vector<float> w_rounded(w.size());
   widen(w_bf16.data(), DType::kBF16, w.size(), w_rounded.data());
 
