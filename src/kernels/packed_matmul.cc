@@ -1,7 +1,11 @@
 #include "kernels/packed_matmul.hpp"
 
+#include <sys/mman.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 namespace qguard::kernels {
@@ -60,9 +64,16 @@ void panel_tokens(int tokens_in_tile, const Elem* panel, const float* x, std::si
 // Row by row: each source row is read sequentially (from the mapping, where it may be misaligned)
 // and scattered into its panel; the padding rows of the last panel are zero.
 template <typename Elem>
-std::unique_ptr<Elem[]> pack_values(const MatrixView& w, DType dtype, std::size_t panels) {
+std::unique_ptr<Elem[], FreeDeleter> pack_values(const MatrixView& w, DType dtype, std::size_t panels) {
   const std::size_t cols = w.cols, total_rows = panels * kPanelRows;
-  auto out = std::unique_ptr<Elem[]>(new Elem[total_rows * cols]);  // every element is written below
+  // Aligned to 2 MiB and marked for transparent huge pages: a 0.6B model's 880 MB of packed weights
+  // then cost ~440 page faults instead of ~215,000 at load, and fewer TLB misses when streamed.
+  constexpr std::size_t kHugePage = 2 << 20;
+  const std::size_t bytes = (total_rows * cols * sizeof(Elem) + kHugePage - 1) / kHugePage * kHugePage;
+  void* memory = std::aligned_alloc(kHugePage, bytes);
+  if (memory == nullptr) throw std::bad_alloc();
+  ::madvise(memory, bytes, MADV_HUGEPAGE);  // advice only: without huge pages it still works
+  std::unique_ptr<Elem[], FreeDeleter> out(static_cast<Elem*>(memory));  // every element is written below
   std::vector<float> row(dtype == w.dtype ? 0 : cols);
   for (std::size_t r = 0; r < total_rows; ++r) {
     Elem* dst = out.get() + (r / kPanelRows) * kPanelRows * cols + r % kPanelRows;
@@ -86,6 +97,8 @@ std::unique_ptr<Elem[]> pack_values(const MatrixView& w, DType dtype, std::size_
 }
 
 }  // namespace
+
+void FreeDeleter::operator()(void* p) const { std::free(p); }
 
 PackedMatrix pack(const MatrixView& w, DType dtype) {
   PackedMatrix p;

@@ -17,12 +17,17 @@ namespace qguard::kernels {
 // Two SIMD vectors of rows per panel: 16 on AVX2, 32 on AVX-512.
 inline constexpr int kPanelRows = 2 * static_cast<int>(FloatBatch::size);
 
+// Packed storage lives in its own huge-page-aligned allocation (see pack()).
+struct FreeDeleter {
+  void operator()(void* p) const;
+};
+
 struct PackedMatrix {
   DType dtype = DType::kF32;  // of the packed values: kF32 or kBF16
   int rows = 0;               // out_features (the last panel is padded with zero rows)
   int cols = 0;               // in_features
-  std::unique_ptr<float[]> f32;          // packed values when dtype is kF32
-  std::unique_ptr<std::uint16_t[]> bf16;  // packed values when dtype is kBF16
+  std::unique_ptr<float[], FreeDeleter> f32;          // packed values when dtype is kF32
+  std::unique_ptr<std::uint16_t[], FreeDeleter> bf16;  // packed values when dtype is kBF16
 
   std::size_t panels() const { return (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows; }
   std::size_t bytes() const { return panels() * kPanelRows * cols * dtype_size(dtype); }
