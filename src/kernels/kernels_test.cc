@@ -162,10 +162,10 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
   std::vector<float> w_rounded(w.size());
   widen(w_bf16.data(), DType::kBF16, w.size(), w_rounded.data());
 
-  const PackedMatrix f32 = pack(MatrixView{DType::kF32, w.data(), rows, cols}, DType::kF32);
-  const PackedMatrix bf16 = pack(MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, DType::kBF16);
-  const PackedMatrix narrowed = pack(MatrixView{DType::kF32, w.data(), rows, cols}, DType::kBF16);
-  CHECK(f32.bytes() == 3u * kPanelRows * cols * 4);
+  const PackedMatrix f32 = pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kF32);
+  const PackedMatrix bf16 = pack(MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, Packing::kBF16);
+  const PackedMatrix narrowed = pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kBF16);
+  CHECK(f32.bytes == 3u * kPanelRows * cols * 4);
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
     for (int tokens = 1; tokens <= 13; ++tokens) {
@@ -179,6 +179,72 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
       CHECK(max_abs_diff(y, naive_matmul(x, tokens, w_rounded, rows, cols)) < 1e-4);
       matmul(pool, x.data(), tokens, narrowed, y.data());
       CHECK(max_abs_diff(y, naive_matmul(x, tokens, w_rounded, rows, cols)) < 1e-4);
+    }
+  }
+}
+
+namespace {
+
+// The documented int8 scheme, written out in scalar code: symmetric, scale = max |v| / 127,
+// q = round-half-even(v · 127 / max |v|).
+std::vector<int> quantize_scalar(const float* v, int n, double& scale) {
+  float amax = 0.f;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
+  std::vector<int> q(n, 0);
+  for (int i = 0; i < n; ++i) q[i] = amax > 0.f ? static_cast<int>(std::nearbyint(v[i] * (127.f / amax))) : 0;
+  scale = amax / 127.f;
+  return q;
+}
+
+}  // namespace
+
+TEST_CASE("int8 matmul equals the int8 scheme computed in double, and stays within its error bound") {
+  const int rows = 2 * kInt8PanelRows + 5, cols = 2 * kInt8Block + 22;  // padded last panel and block
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 31);
+  std::fill(w.begin() + 3 * cols, w.begin() + 4 * cols, 0.f);  // an all-zero row: scale 0
+  const PackedMatrix packed = pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
+  CHECK(packed.packing == Packing::kInt8);
+
+  for (int threads : {1, 3}) {
+    ThreadPool pool(threads);
+    for (int tokens = 1; tokens <= 9; ++tokens) {
+      CAPTURE(threads);
+      CAPTURE(tokens);
+      auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 50 + tokens);
+      x[0] = 40.f;  // an outlier coarsens only its own block
+      if (tokens > 2) std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.f);  // an all-zero token
+      std::vector<float> y(static_cast<std::size_t>(tokens) * rows, NAN);
+      matmul(pool, x.data(), tokens, packed, y.data());
+      const auto exact = naive_matmul(x, tokens, w, rows, cols);
+
+      int off_scheme = 0, off_bound = 0;
+      for (int t = 0; t < tokens; ++t) {
+        for (int r = 0; r < rows; ++r) {
+          double w_scale;
+          const auto qw = quantize_scalar(&w[r * cols], cols, w_scale);
+          double scheme = 0, magnitude = 0, bound = 0;
+          for (int c0 = 0; c0 < cols; c0 += kInt8Block) {
+            const int n = std::min(kInt8Block, cols - c0);
+            double x_scale;
+            const auto qx = quantize_scalar(&x[t * cols + c0], n, x_scale);
+            long long block = 0;
+            for (int i = 0; i < n; ++i) {
+              block += static_cast<long long>(qx[i]) * qw[c0 + i];
+              const double xv = std::abs(x[t * cols + c0 + i]), wv = std::abs(w[r * cols + c0 + i]);
+              magnitude += xv * wv;
+              // |x w − x̂ ŵ| ≤ |x| |Δw| + |w| |Δx| + |Δx| |Δw|, with |Δ| ≤ scale / 2.
+              bound += xv * w_scale / 2 + wv * x_scale / 2 + x_scale * w_scale / 4;
+            }
+            scheme += static_cast<double>(block) * x_scale * w_scale;
+          }
+          const double got = y[t * rows + r];
+          off_scheme += std::abs(got - scheme) > 1e-5 * (magnitude + 1e-30);
+          off_bound += std::abs(got - exact[t * rows + r]) > bound * 1.0001 + 1e-5;
+          if (r == 3 || (t == 1 && tokens > 2)) off_scheme += got != 0.0;  // zero row / zero token
+        }
+      }
+      CHECK(off_scheme == 0);
+      CHECK(off_bound == 0);
     }
   }
 }

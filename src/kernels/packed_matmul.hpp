@@ -1,12 +1,14 @@
-// Layer weight matrices re-laid out once, at load, for the matrix-product micro-kernel: panels of
-// kPanelRows output rows, each panel stored column by column, so one kernel step loads the panel's
-// values of one input column contiguously and multiplies them with one broadcast activation per
-// token. This is the layout of register-blocked GEMM (BLIS style); it keeps the loop bound by FMA
-// throughput rather than by loads, for any number of tokens.
+// Layer weight matrices re-laid out once, at load, for the matrix-product micro-kernels: panels of
+// output rows, each panel stored input column by input column, so one kernel step loads the panel's
+// weights for a few input columns contiguously and combines them with one broadcast activation per
+// token. This is the layout of register-blocked GEMM (BLIS style); it keeps the loop bound by
+// arithmetic throughput rather than by loads, for any number of tokens.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "kernels/convert.hpp"
 #include "kernels/matmul.hpp"
@@ -14,29 +16,50 @@
 
 namespace qguard::kernels {
 
-// Two SIMD vectors of rows per panel: 16 on AVX2, 32 on AVX-512.
-inline constexpr int kPanelRows = 2 * static_cast<int>(FloatBatch::size);
+// How a packed matrix holds its values.
+//   kF32, kBF16: the weights themselves (BF16 widened in registers; the product is computed in f32).
+//   kInt8: w[r, c] ≈ row_scales[r] · q[r, c] with q in [-127, 127] (symmetric, per output row); the
+//          activations are quantized on the fly per token and per kInt8Block inputs, and products
+//          are summed exactly in int32 within a block (see packed_int8.cc).
+enum class Packing { kF32, kBF16, kInt8 };
 
-// Packed storage lives in its own huge-page-aligned allocation (see pack()).
+// Two SIMD vectors of rows per float panel: 16 on AVX2, 32 on AVX-512.
+inline constexpr int kPanelRows = 2 * static_cast<int>(FloatBatch::size);
+// Int8 panels: two 8-lane int32 vectors of rows, each lane summing 4 consecutive inputs.
+inline constexpr int kInt8PanelRows = 16;
+inline constexpr int kInt8Block = 64;  // inputs sharing one activation scale
+
+// Packed storage lives in its own huge-page-aligned allocation (see allocate_panels()).
 struct FreeDeleter {
   void operator()(void* p) const;
 };
+using PanelStorage = std::unique_ptr<std::byte[], FreeDeleter>;
+
+// Uninitialised storage of at least `bytes` (the packers write every byte), aligned to and rounded
+// up to 2 MiB and advised for transparent huge pages.
+PanelStorage allocate_panels(std::size_t bytes);
 
 struct PackedMatrix {
-  DType dtype = DType::kF32;  // of the packed values: kF32 or kBF16
-  int rows = 0;               // out_features (the last panel is padded with zero rows)
-  int cols = 0;               // in_features
-  std::unique_ptr<float[], FreeDeleter> f32;          // packed values when dtype is kF32
-  std::unique_ptr<std::uint16_t[], FreeDeleter> bf16;  // packed values when dtype is kBF16
+  Packing packing = Packing::kF32;
+  int rows = 0;  // out_features (the last panel is padded with zero rows)
+  int cols = 0;  // in_features (kInt8 pads them to a multiple of kInt8Block with zeros)
+  PanelStorage values;
+  std::vector<float> row_scales;  // kInt8 only, one per row of the padded panels
+  std::size_t bytes = 0;          // of `values` and `row_scales` in use
 
-  std::size_t panels() const { return (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows; }
-  std::size_t bytes() const { return panels() * kPanelRows * cols * dtype_size(dtype); }
+  template <typename T>
+  const T* as() const { return reinterpret_cast<const T*>(values.get()); }
 };
 
-// Packs `w` holding values as `dtype` (kF32 or kBF16; BF16 → BF16 copies bits exactly).
-PackedMatrix pack(const MatrixView& w, DType dtype);
+// Packs `w` (F32 or BF16) as `packing`; BF16 → kBF16 copies bits exactly, F32 → kBF16 rounds to
+// nearest even.
+PackedMatrix pack(const MatrixView& w, Packing packing);
 
 // y[t, r] = Σ_c x[t, c] · w[r, c] for t < tokens; x is [tokens, w.cols], y is [tokens, w.rows].
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);
+
+// The int8 path, in packed_int8.cc.
+PackedMatrix pack_int8(const MatrixView& w);
+void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);
 
 }  // namespace qguard::kernels

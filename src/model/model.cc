@@ -6,15 +6,6 @@
 namespace qguard {
 namespace {
 
-model::WeightDtype to_weight_dtype(WeightFormat format) {
-  switch (format) {
-    case WeightFormat::kF32: return model::WeightDtype::kF32;
-    case WeightFormat::kBF16: return model::WeightDtype::kBF16;
-    case WeightFormat::kAuto: break;
-  }
-  return model::WeightDtype::kAuto;
-}
-
 ModelInfo describe(const model::Qwen3& decoder) {
   const model::Config& c = decoder.config();
   ModelInfo info{"Qwen3ForCausalLM", c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
@@ -24,14 +15,18 @@ ModelInfo describe(const model::Qwen3& decoder) {
   for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
   info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
   // Layer matrices carry nearly all the compute; the embedding is read row by row in place.
-  info.weight_format = dtype_name(decoder.weights().layers.front().q_proj.dtype);
+  switch (decoder.weights().layers.front().q_proj.packing) {
+    case kernels::Packing::kF32: info.weight_format = "F32"; break;
+    case kernels::Packing::kBF16: info.weight_format = "BF16"; break;
+    case kernels::Packing::kInt8: info.weight_format = "INT8"; break;
+  }
   return info;
 }
 
 }  // namespace
 
-Model::Impl::Impl(const std::string& dir, int threads, model::WeightDtype dtype)
-    : decoder(dir, threads, dtype), info(describe(decoder)) {}
+Model::Impl::Impl(const std::string& dir, int threads, WeightFormat format)
+    : decoder(dir, threads, format), info(describe(decoder)) {}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -39,7 +34,7 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
   if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
   return std::shared_ptr<const Model>(
-      new Model(std::make_unique<Impl>(dir, options.threads, to_weight_dtype(options.weights))));
+      new Model(std::make_unique<Impl>(dir, options.threads, options.weights)));
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }

@@ -7,7 +7,7 @@
 namespace qguard {
 
 struct Model::Impl {
-  Impl(const std::string& dir, int threads, model::WeightDtype dtype);
+  Impl(const std::string& dir, int threads, WeightFormat format);
 
   model::Qwen3 decoder;
   ModelInfo info;

@@ -19,7 +19,7 @@ class Qwen3 {
  public:
   // Reads config.json and the safetensors files of `dir`. `threads` sizes the model's own pool
   // (0 = one per core). Throws qguard::Error on any problem with the directory's contents.
-  Qwen3(const std::filesystem::path& dir, int threads, WeightDtype dtype);
+  Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format);
 
   const Config& config() const { return config_; }
   const Weights& weights() const { return weights_; }

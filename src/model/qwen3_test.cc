@@ -78,7 +78,7 @@ void check_error(F&& f, ErrorCode code, const std::string& fragment) {
 TEST_CASE("prefill of a prefix then token-by-token decode equals one prefill") {
   for (const char* name : {"tied_bf16", "untied_gqa3_f32"}) {
     CAPTURE(name);
-    const Qwen3 m(testdata(name), 2, WeightDtype::kAuto);
+    const Qwen3 m(testdata(name), 2, WeightFormat::kAuto);
     const auto ids = random_ids(40, m.config().vocab_size, 11);
 
     KvCache full_cache = m.new_cache();
@@ -96,7 +96,7 @@ TEST_CASE("prefill of a prefix then token-by-token decode equals one prefill") {
 }
 
 TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
-  const Qwen3 m(testdata("untied_gqa3_f32"), 2, WeightDtype::kAuto);
+  const Qwen3 m(testdata("untied_gqa3_f32"), 2, WeightFormat::kAuto);
   const int vocab = m.config().vocab_size;
   const auto prefix = random_ids(30, vocab, 1), a = random_ids(7, vocab, 2), b = random_ids(9, vocab, 3);
   auto joined = [](std::vector<std::int32_t> x, const std::vector<std::int32_t>& y) {
@@ -123,7 +123,7 @@ TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
 }
 
 TEST_CASE("logits_of equals the chosen columns of the full projection") {
-  const Qwen3 m(testdata("tied_bf16"), 1, WeightDtype::kAuto);
+  const Qwen3 m(testdata("tied_bf16"), 1, WeightFormat::kAuto);
   KvCache cache = m.new_cache();
   const auto hidden = m.forward(random_ids(5, m.config().vocab_size, 4), cache);
   const float* last = hidden.data() + 4 * m.config().hidden_size;
@@ -146,7 +146,7 @@ TEST_CASE("weight formats: f32 is exact for an F32 checkpoint, bf16 stays close"
 }
 
 TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
-  const Qwen3 m(testdata("tied_bf16"), 1, WeightDtype::kAuto);
+  const Qwen3 m(testdata("tied_bf16"), 1, WeightFormat::kAuto);
   KvCache cache = m.new_cache();
   const std::vector<std::int32_t> bad{1, m.config().vocab_size};
   check_error([&] { m.forward(bad, cache); }, ErrorCode::kInvalidArgument, "outside the vocabulary");
@@ -162,11 +162,11 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
   const std::string hidden = config.substr(config.find("\"hidden_size\""));
   const std::string hidden_entry = hidden.substr(0, hidden.find_first_of(",}"));
 
-  check_error([&] { Qwen3(testdata("missing_model"), 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "does not exist");
-  check_error([&] { Qwen3(testdata("tied_bf16") / "config.json", 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "not a directory");
+  check_error([&] { Qwen3(testdata("missing_model"), 1, WeightFormat::kAuto); }, ErrorCode::kNotFound, "does not exist");
+  check_error([&] { Qwen3(testdata("tied_bf16") / "config.json", 1, WeightFormat::kAuto); }, ErrorCode::kNotFound, "not a directory");
   const fs::path empty = fs::temp_directory_path() / fmt::format("qguard_empty_model_{}", std::random_device{}());
   fs::create_directories(empty);
-  check_error([&] { Qwen3(empty, 1, WeightDtype::kAuto); }, ErrorCode::kNotFound, "config.json");
+  check_error([&] { Qwen3(empty, 1, WeightFormat::kAuto); }, ErrorCode::kNotFound, "config.json");
   fs::remove_all(empty);
   const std::vector<std::tuple<std::string, ErrorCode, std::string>> cases{
       {replaced("\"qwen3\"", "\"llama\""), ErrorCode::kUnsupportedModel, "llama"},
@@ -178,7 +178,7 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
   for (const auto& [text, code, fragment] : cases) {
     CAPTURE(fragment);
     const fs::path dir = with_config("tied_bf16", text);
-    check_error([&] { Qwen3(dir, 1, WeightDtype::kAuto); }, code, fragment);
+    check_error([&] { Qwen3(dir, 1, WeightFormat::kAuto); }, code, fragment);
     fs::remove_all(dir);
   }
 }

@@ -7,14 +7,15 @@
 namespace qguard::model {
 namespace {
 
-// The dtype a matrix stored as `file` is held in.
-DType held_dtype(WeightDtype wanted, DType file) {
+// How a layer matrix stored as `file` is held.
+kernels::Packing held_packing(WeightFormat wanted, DType file) {
   switch (wanted) {
-    case WeightDtype::kF32: return DType::kF32;
-    case WeightDtype::kBF16: return DType::kBF16;
-    case WeightDtype::kAuto: break;
+    case WeightFormat::kF32: return kernels::Packing::kF32;
+    case WeightFormat::kBF16: return kernels::Packing::kBF16;
+    case WeightFormat::kInt8: return kernels::Packing::kInt8;
+    case WeightFormat::kAuto: break;
   }
-  return file == DType::kBF16 ? DType::kBF16 : DType::kF32;
+  return file == DType::kBF16 ? kernels::Packing::kBF16 : kernels::Packing::kF32;
 }
 
 kernels::MatrixView view(const io::TensorView& t) {
@@ -30,7 +31,7 @@ std::vector<float> vector(const io::Checkpoint& checkpoint, const std::string& n
 
 }  // namespace
 
-Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightDtype dtype, kernels::ThreadPool& pool) {
+Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFormat format, kernels::ThreadPool& pool) {
   Weights w;
   const int h = c.hidden_size;
 
@@ -39,7 +40,7 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightDt
   auto row_major = [&](const std::string& name) {
     const io::TensorView& t = checkpoint.get(name, {c.vocab_size, h});
     kernels::MatrixView m = view(t);
-    if (t.dtype == DType::kF16 || (dtype == WeightDtype::kF32 && t.dtype != DType::kF32)) {
+    if (t.dtype == DType::kF16 || (format == WeightFormat::kF32 && t.dtype != DType::kF32)) {
       auto& copy = w.widened.emplace_back(static_cast<std::size_t>(m.rows) * m.cols);
       kernels::widen(t.data, t.dtype, copy.size(), copy.data());
       m = {DType::kF32, copy.data(), m.rows, m.cols};
@@ -79,10 +80,10 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightDt
   }
   pool.parallel_for(jobs.size(), [&](std::size_t i) {
     const io::TensorView& t = *jobs[i].tensor;
-    *jobs[i].target = kernels::pack(view(t), held_dtype(dtype, t.dtype));
+    *jobs[i].target = kernels::pack(view(t), held_packing(format, t.dtype));
     checkpoint.release(t);  // the packed copy is what is read from now on
   });
-  for (const Job& job : jobs) w.matrix_bytes += job.target->bytes();
+  for (const Job& job : jobs) w.matrix_bytes += job.target->bytes;
   return w;
 }
 

@@ -11,11 +11,10 @@
 #include "kernels/packed_matmul.hpp"
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
+#include "qguard/model.hpp"
 
 namespace qguard::model {
 
-// How matrices are held in memory. kAuto keeps the checkpoint's dtype (F16 becomes f32).
-enum class WeightDtype { kAuto, kF32, kBF16 };
 
 struct LayerWeights {
   std::vector<float> input_norm, q_norm, k_norm, post_attention_norm;
@@ -31,7 +30,7 @@ struct Weights {
 };
 
 // Throws Error kMissingTensor / kShapeMismatch naming the tensor. Packs on `pool`.
-Weights bind_weights(const io::Checkpoint& checkpoint, const Config& config, WeightDtype dtype,
+Weights bind_weights(const io::Checkpoint& checkpoint, const Config& config, WeightFormat format,
                      kernels::ThreadPool& pool);
 
 }  // namespace qguard::model

@@ -1,12 +1,13 @@
 // `qguard bench`: how fast a model moderates a prompt set on this machine, next to what this machine
 // can do at best, measured in the same run (so efficiencies are ratios of numbers taken together).
 //
-//   qguard bench --model DIR --prompts FILE [--json] [--threads N] [--weights auto|f32|bf16]
+//   qguard bench --model DIR --prompts FILE [--json] [--threads N] [--weights auto|f32|bf16|int8]
 //                [--warmup N] [--repeat R]
 //
 // FILE holds JSON lines {"prompt": "..."} (prompt moderation) or {"prompt": "...", "response": "..."}
 // (response moderation). docs/performance.md describes every figure; with --json the last stdout line
-// is one JSON object holding them.
+// is one JSON object holding them. With --weights int8 the run ends by loading the f32 reference
+// path too and reporting how far int8's severity probabilities are from it.
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -365,6 +366,9 @@ struct Results {
   double f32_peak_gflops = 0;
   std::optional<double> int8_peak_gops;
   double mem_bw_gbs = 0;
+  // Int8 weights against the f32 reference path, over the label-only verdicts of the first pass.
+  std::size_t compared = 0;
+  std::optional<double> mean_abs_dp, max_abs_dp, severity_agreement;
 
   std::size_t failed(std::string_view phase) const {
     return static_cast<std::size_t>(
@@ -395,6 +399,33 @@ std::optional<double> timed(Call call, const Request& request, const char* phase
     results.failures.push_back({phase, request.line, qguard::to_string(e.code()), e.what()});
     return std::nullopt;
   }
+}
+
+// Label-only verdicts of the f32 reference path (weights as in the file, computed in f32) against
+// `labels`: mean and max |Δp| over the three severity probabilities, and how often severities agree.
+void compare_with_reference(const BenchArgs& args, const std::vector<Request>& requests,
+                            const std::vector<std::optional<Verdict>>& labels, Results& r) {
+  Classifier::Options options;
+  options.threads = r.threads;
+  options.weights = WeightFormat::kAuto;
+  const Classifier reference = Classifier::load(args.model_dir, options);
+  double sum = 0, max = 0;
+  std::size_t agree = 0;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    if (!labels[i]) continue;
+    const Verdict expected = reference.moderate_label(requests[i].conversation);
+    for (int s = 0; s < 3; ++s) {
+      const double dp = std::abs(double{labels[i]->probabilities[s]} - expected.probabilities[s]);
+      sum += dp;
+      max = std::max(max, dp);
+    }
+    agree += labels[i]->severity == expected.severity;
+    ++r.compared;
+  }
+  if (r.compared == 0) return;
+  r.mean_abs_dp = sum / (3.0 * static_cast<double>(r.compared));
+  r.max_abs_dp = max;
+  r.severity_agreement = static_cast<double>(agree) / static_cast<double>(r.compared);
 }
 
 Results run_bench(const BenchArgs& args) {
@@ -442,15 +473,16 @@ Results run_bench(const BenchArgs& args) {
   }
 
   progress("timing {} requests x {} passes", requests.size(), args.repeat);
+  std::vector<std::optional<Verdict>> labels(requests.size());
   for (int pass = 0; pass < args.repeat; ++pass) {
-    for (const Request& request : requests) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      const Request& request = requests[i];
       ++r.requests;
       const auto full = timed([&] { classifier.moderate(request.conversation); }, request, "timed", r);
       if (!full) continue;  // the label-only call would fail the same way
       r.full_ms.push_back(*full);
-      if (const auto label = timed([&] { classifier.moderate_label(request.conversation); }, request, "timed", r)) {
-        r.label_ms.push_back(*label);
-      }
+      const auto label = timed([&] { labels[i] = classifier.moderate_label(request.conversation); }, request, "timed", r);
+      if (label) r.label_ms.push_back(*label);
     }
   }
 
@@ -489,6 +521,11 @@ Results run_bench(const BenchArgs& args) {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   r.rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+
+  if (args.weights == WeightFormat::kInt8) {
+    progress("int8 against the f32 reference path");
+    compare_with_reference(args, requests, labels, r);
+  }
 
   progress("machine peaks on {} threads", r.threads);
   r.f32_peak_gflops = ops_per_second(r.threads, f32_fma_loop) / 1e9;
@@ -538,7 +575,8 @@ void print_json(const Results& r, const BenchArgs& args) {
       "\"load_ms\": {}, \"rss_mb\": {}, \"dtype\": {}, \"threads\": {}, "
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
-      "\"mem_bw_gbs\": {}}}\n",
+      "\"mem_bw_gbs\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, \"max_abs_dp\": {}, "
+      "\"severity_agreement\": {}}}\n",
       json_number(maybe_percentile(r.full_ms, 50)), json_number(maybe_percentile(r.full_ms, 95)),
       json_number(maybe_percentile(r.label_ms, 50)), json_number(maybe_percentile(r.label_ms, 95)),
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
@@ -547,7 +585,8 @@ void print_json(const Results& r, const BenchArgs& args) {
       json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), json_number(r.rss_mb), to_json_string(r.dtype),
       r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
       r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
-      kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs));
+      kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs), r.compared,
+      json_number(r.mean_abs_dp), json_number(r.max_abs_dp), json_number(r.severity_agreement));
 }
 
 std::string ms_or_dash(std::optional<double> value) {
@@ -580,6 +619,10 @@ void print_text(const Results& r, const BenchArgs& args) {
              r.int8_peak_gops ? fmt::format("{:.1f} GOP/s ({})", *r.int8_peak_gops, kInt8Instructions)
                               : std::string("not measured (no 8-bit dot instructions in this build)"),
              r.mem_bw_gbs);
+  if (r.compared > 0) {
+    fmt::print("int8 vs f32 path    mean |Δp| {:.2g}, max |Δp| {:.2g} over {} label verdicts, severities agree {:.1f}%\n",
+               *r.mean_abs_dp, *r.max_abs_dp, r.compared, 100 * *r.severity_agreement);
+  }
   fmt::print("failed              {} timed, {} warm-up\n", r.failed("timed"), r.failed("warm-up"));
   for (const Failure& f : r.failures) {
     fmt::print("  {} line {}: [{}] {}\n", f.phase, f.line, f.code, f.message);
@@ -600,10 +643,7 @@ void add_bench_commands(CLI::App& app) {
   bench->add_flag("--json", args->json, "Print the results as one JSON object (the last stdout line)");
   bench->add_option("--threads", args->threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
-  const std::map<std::string, WeightFormat> formats{
-      {"auto", WeightFormat::kAuto}, {"f32", WeightFormat::kF32}, {"bf16", WeightFormat::kBF16}};
-  bench->add_option("--weights", args->weights, "How weights are held in memory: auto, f32, bf16")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  add_weights_option(*bench, args->weights);
   bench->add_option("--warmup", args->warmup,
                     "Untimed requests first (at least one of each kind in the file unless 0)")
       ->capture_default_str()

@@ -14,6 +14,17 @@
 #include "qguard/model.hpp"
 
 namespace qguard::cli {
+
+void add_weights_option(CLI::App& cmd, WeightFormat& format) {
+  const std::map<std::string, WeightFormat> formats{{"auto", WeightFormat::kAuto},
+                                                    {"f32", WeightFormat::kF32},
+                                                    {"bf16", WeightFormat::kBF16},
+                                                    {"int8", WeightFormat::kInt8}};
+  cmd.add_option("--weights", format,
+                 "How layer weights are held: auto (as in the file), f32, bf16, int8 (quantized at load)")
+      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+}
+
 namespace {
 
 struct ModelArgs {
@@ -26,10 +37,7 @@ void add_model_options(CLI::App& cmd, ModelArgs& args) {
   cmd.add_option("--model", args.dir, "Model directory (config.json + safetensors)")->required();
   cmd.add_option("--threads", args.threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
-  const std::map<std::string, WeightFormat> formats{
-      {"auto", WeightFormat::kAuto}, {"f32", WeightFormat::kF32}, {"bf16", WeightFormat::kBF16}};
-  cmd.add_option("--weights", args.weights, "How weights are held in memory: auto, f32, bf16")
-      ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  add_weights_option(cmd, args.weights);
 }
 
 std::shared_ptr<const Model> load(const ModelArgs& args) {

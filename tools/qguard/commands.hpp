@@ -3,11 +3,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include "qguard/model.hpp"
+
 namespace qguard::cli {
 
 void add_model_commands(CLI::App& app);  // logits, info
 void add_guard_commands(CLI::App& app);  // render, classify
 void add_text_commands(CLI::App& app);   // tokenize, detokenize
 void add_bench_commands(CLI::App& app);  // bench
+
+// --weights auto|f32|bf16|int8, shared by every command that loads a model.
+void add_weights_option(CLI::App& cmd, WeightFormat& format);
 
 }  // namespace qguard::cli

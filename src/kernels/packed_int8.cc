@@ -1,0 +1,223 @@
+// Int8 weights × dynamically quantized int8 activations.
+//
+// Layout: panels of kInt8PanelRows rows; within a panel, inputs go in groups of 4, and a group is
+// 64 bytes: rows 0-7 × 4 inputs, then rows 8-15 × 4 inputs. That is what one 8-lane int32 vector
+// accumulates when every lane sums 4 products (AVX2 vpmaddubsw + vpmaddwd, or VNNI vpdpbusd).
+//
+// Both operands are symmetric in [-127, 127]; the u8 × s8 instructions get |a| and w · sign(a),
+// so no intermediate sum can saturate (2 · 127 · 127 < 2^15) and every block sum is exact in int32.
+// A block of kInt8Block inputs shares one activation scale, so one large activation only coarsens
+// its own block; the int32 block sums are scaled and added up in f32.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/packed_matmul.hpp"
+
+namespace qguard::kernels {
+namespace {
+
+constexpr int kGroup = 4;                          // inputs summed per int32 lane
+constexpr int kGroupBytes = kInt8PanelRows * kGroup;  // 64
+constexpr int kTokensPerTile = 3;  // 3 tokens × 2 vectors: 6 accumulators, no spills on AVX2
+
+std::size_t padded_cols(int cols) { return (static_cast<std::size_t>(cols) + kInt8Block - 1) / kInt8Block * kInt8Block; }
+
+// q = round(v / scale) with scale = max |v| / 127; returns the scale (0 for an all-zero span).
+float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
+  float amax = 0.f;
+  for (std::size_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
+  const float inverse = amax > 0.f ? 127.f / amax : 0.f;
+  for (std::size_t i = 0; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
+  return amax / 127.f;
+}
+
+// Activations of `tokens` rows: q is [tokens, padded] (zero past cols), scales [tokens, blocks].
+struct QuantizedRows {
+  std::vector<std::int8_t> q;
+  std::vector<float> scales;
+};
+
+QuantizedRows quantize_rows(ThreadPool& pool, const float* x, int tokens, int cols) {
+  const std::size_t padded = padded_cols(cols), blocks = padded / kInt8Block;
+  QuantizedRows out{std::vector<std::int8_t>(tokens * padded), std::vector<float>(tokens * blocks)};
+  auto quantize_token = [&](std::size_t t) {
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - std::min<std::size_t>(cols, c0));
+      out.scales[t * blocks + b] = quantize_span(x + t * cols + c0, n, &out.q[t * padded + c0]);
+    }
+  };
+  // Spread over the pool only when there is enough work to pay for waking it.
+  if (tokens >= 8) {
+    pool.parallel_for(tokens, quantize_token);
+  } else {
+    for (int t = 0; t < tokens; ++t) quantize_token(t);
+  }
+  return out;
+}
+
+#if defined(__AVX2__)
+using Acc = __m256i;
+
+inline Acc zero_acc() { return _mm256_setzero_si256(); }
+
+// acc[lane] += Σ_{i<4} a[i] · w[4 · lane + i], with `a` the same 4 bytes in every lane.
+inline Acc dot4(Acc acc, __m256i a, __m256i w) {
+  const __m256i magnitude = _mm256_abs_epi8(a), signed_w = _mm256_sign_epi8(w, a);
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+  return _mm256_dpbusd_epi32(acc, magnitude, signed_w);
+#else
+  const __m256i pairs = _mm256_maddubs_epi16(magnitude, signed_w);
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+#endif
+}
+
+// The tile's f32 sums for rows r0..r0+15 of token j: two 8-row halves.
+struct RowSums {
+  __m256 half[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+};
+
+template <int TB>
+void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* const* xs, std::size_t blocks,
+          RowSums* sums) {
+  constexpr int kGroupsPerBlock = kInt8Block / kGroup;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    Acc acc[TB][2];
+    for (auto& a : acc) a[0] = a[1] = zero_acc();
+    const std::int8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
+    for (int g = 0; g < kGroupsPerBlock; ++g, group += kGroupBytes) {
+      const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(group));
+      const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(group + 32));
+      const std::size_t c = (b * kGroupsPerBlock + g) * kGroup;
+      for (int j = 0; j < TB; ++j) {
+        std::int32_t four;
+        std::memcpy(&four, xq[j] + c, sizeof four);
+        const __m256i a = _mm256_set1_epi32(four);
+        acc[j][0] = dot4(acc[j][0], a, w0);
+        acc[j][1] = dot4(acc[j][1], a, w1);
+      }
+    }
+    for (int j = 0; j < TB; ++j) {
+      const __m256 scale = _mm256_set1_ps(xs[j][b]);
+      for (int h = 0; h < 2; ++h) sums[j].half[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[j][h]), scale, sums[j].half[h]);
+    }
+  }
+}
+
+void store_row(const RowSums& sums, const float* row_scales, float* out) {
+  for (int h = 0; h < 2; ++h) {
+    _mm256_storeu_ps(out + 8 * h, _mm256_mul_ps(sums.half[h], _mm256_loadu_ps(row_scales + 8 * h)));
+  }
+}
+#else
+// Portable fallback with the same arithmetic: exact int32 block sums, f32 scaling.
+struct RowSums {
+  float lane[kInt8PanelRows] = {};
+};
+
+template <int TB>
+void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* const* xs, std::size_t blocks,
+          RowSums* sums) {
+  constexpr int kGroupsPerBlock = kInt8Block / kGroup;
+  for (std::size_t b = 0; b < blocks; ++b) {
+    for (int j = 0; j < TB; ++j) {
+      std::int32_t acc[kInt8PanelRows] = {};
+      for (int g = 0; g < kGroupsPerBlock; ++g) {
+        const std::int8_t* group = panel + (b * kGroupsPerBlock + g) * kGroupBytes;
+        const std::int8_t* a = xq[j] + (b * kGroupsPerBlock + g) * kGroup;
+        for (int r = 0; r < kInt8PanelRows; ++r)
+          for (int i = 0; i < kGroup; ++i) acc[r] += std::int32_t{a[i]} * group[r * kGroup + i];
+      }
+      for (int r = 0; r < kInt8PanelRows; ++r) sums[j].lane[r] = std::fma(static_cast<float>(acc[r]), xs[j][b], sums[j].lane[r]);
+    }
+  }
+}
+
+void store_row(const RowSums& sums, const float* row_scales, float* out) {
+  for (int r = 0; r < kInt8PanelRows; ++r) out[r] = sums.lane[r] * row_scales[r];
+}
+#endif
+
+template <int TB>
+void panel_tile(const std::int8_t* panel, const QuantizedRows& x, std::size_t padded, std::size_t blocks, int t0,
+                const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
+  const std::int8_t* xq[TB];
+  const float* xs[TB];
+  for (int j = 0; j < TB; ++j) {
+    xq[j] = x.q.data() + (t0 + j) * padded;
+    xs[j] = x.scales.data() + (t0 + j) * blocks;
+  }
+  RowSums sums[TB];
+  tile<TB>(panel, xq, xs, blocks, sums);
+  for (int j = 0; j < TB; ++j) {
+    float* out = y + (t0 + j) * ldy + r0;
+    if (valid == kInt8PanelRows) {
+      store_row(sums[j], row_scales + r0, out);
+    } else {
+      float row[kInt8PanelRows];
+      store_row(sums[j], row_scales + r0, row);
+      std::copy(row, row + valid, out);
+    }
+  }
+}
+
+}  // namespace
+
+PackedMatrix pack_int8(const MatrixView& w) {
+  PackedMatrix p;
+  p.packing = Packing::kInt8;
+  p.rows = w.rows;
+  p.cols = w.cols;
+  const std::size_t padded = padded_cols(w.cols);
+  const std::size_t panels = (static_cast<std::size_t>(w.rows) + kInt8PanelRows - 1) / kInt8PanelRows;
+  const std::size_t panel_bytes = kInt8PanelRows * padded;
+  p.values = allocate_panels(panels * panel_bytes);
+  p.row_scales.assign(panels * kInt8PanelRows, 0.f);
+  p.bytes = panels * panel_bytes + p.row_scales.size() * sizeof(float);
+  std::vector<float> row(w.cols);
+  std::vector<std::int8_t> q(padded);
+  for (std::size_t r = 0; r < panels * kInt8PanelRows; ++r) {
+    std::fill(q.begin(), q.end(), std::int8_t{0});
+    if (r < static_cast<std::size_t>(w.rows)) {
+      copy_row(w, static_cast<int>(r), row.data());
+      p.row_scales[r] = quantize_span(row.data(), row.size(), q.data());
+    }
+    std::int8_t* panel = reinterpret_cast<std::int8_t*>(p.values.get()) + (r / kInt8PanelRows) * panel_bytes;
+    const std::size_t lane = r % kInt8PanelRows;
+    for (std::size_t g = 0; g < padded / kGroup; ++g) {
+      std::memcpy(panel + g * kGroupBytes + lane * kGroup, &q[g * kGroup], kGroup);
+    }
+  }
+  return p;
+}
+
+void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
+  const QuantizedRows xq = quantize_rows(pool, x, tokens, w.cols);
+  const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
+  const int panels = (w.rows + kInt8PanelRows - 1) / kInt8PanelRows;
+  const int per_task = std::clamp(panels / (4 * pool.size()), 1, 4);
+  const int tasks = (panels + per_task - 1) / per_task;
+  const auto* values = w.as<std::int8_t>();
+  pool.parallel_for(tasks, [&](std::size_t task) {
+    const int p0 = static_cast<int>(task) * per_task, p1 = std::min(panels, p0 + per_task);
+    for (int t0 = 0; t0 < tokens; t0 += kTokensPerTile) {
+      const int tile_tokens = std::min(kTokensPerTile, tokens - t0);
+      for (int p = p0; p < p1; ++p) {
+        const std::size_t r0 = static_cast<std::size_t>(p) * kInt8PanelRows;
+        const int valid = std::min(kInt8PanelRows, w.rows - static_cast<int>(r0));
+        const std::int8_t* panel = values + p * kInt8PanelRows * padded;
+        switch (tile_tokens) {
+          case 3: panel_tile<3>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
+          case 2: panel_tile<2>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
+          default: panel_tile<1>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
+        }
+      }
+    }
+  });
+}
+
+}  // namespace qguard::kernels
