@@ -7,6 +7,11 @@ none of its code. Memory-conscious: weights are memory-mapped and converted to f
 a time; the embedding is gathered by row and the output projection applied in vocabulary chunks.
 
     qwen3_reference.py --model DIR --ids 1,2,3     prints {"logits": [[...], ...]} (every position)
+
+With an Int8Scheme (--int8) every layer matrix product follows qguard's documented int8 scheme
+(include/qguard/model.hpp, docs/performance.md) instead: weights quantized per output row, inputs per
+token and per INT8_BLOCK of them, both symmetric in [-127, 127] with scale max|v| / 127 and q =
+round-half-even(v * (127 / max|v|)) in float32; the integer products are summed exactly and scaled.
 """
 import argparse
 import json
@@ -18,6 +23,7 @@ import sys
 import numpy as np
 
 LM_HEAD_CHUNK_ROWS = 8192
+INT8_BLOCK = 64
 # safetensors dtype -> (numpy storage dtype, decoder to float64)
 _DECODERS = {
     "F32": ("<f4", lambda raw: raw.astype(np.float64)),
@@ -204,28 +210,63 @@ def attention(q, k, v):
     return out.reshape(T, nh * hd)
 
 
-def decoder_layer(x, ckpt, cfg, layer):
+class Int8Scheme:
+    """Layer products by the int8 scheme. An activation whose scaled value lies within float32 noise
+    of a rounding boundary may round either way in qguard's float32 forward; min_margin records how
+    close the closest one came, so a comparison can tell a real mismatch from such a tie. (Weights
+    are quantized from the same float32 values on both sides, so their ties round alike.)"""
+
+    def __init__(self):
+        self.min_margin = math.inf
+
+    def quantize(self, v, activation):
+        """(q, scale) per row of v: symmetric int8 with scale max|v| / 127, computed in float32."""
+        v = np.asarray(v, dtype=np.float32)
+        amax = np.abs(v).max(axis=-1, keepdims=True)
+        inverse = np.divide(np.float32(127), amax, out=np.zeros_like(amax), where=amax > 0)
+        scaled = v * inverse
+        if activation:
+            margin = np.abs(np.abs(scaled - np.floor(scaled)) - 0.5).min()
+            self.min_margin = min(self.min_margin, float(margin))
+        return np.rint(scaled).astype(np.int64), amax.astype(np.float64) / 127
+
+    def linear(self, h, w):
+        qw, w_scale = self.quantize(w, activation=False)  # [out, in], [out, 1]
+        out = np.zeros((h.shape[0], w.shape[0]))
+        for start in range(0, h.shape[1], INT8_BLOCK):
+            stop = min(start + INT8_BLOCK, h.shape[1])
+            qh, h_scale = self.quantize(h[:, start:stop], activation=True)  # [T, block], [T, 1]
+            out += (qh @ qw[:, start:stop].T).astype(np.float64) * h_scale
+        return out * w_scale.T
+
+
+def linear(h, w, int8):
+    """h @ w.T, exactly (float64), or by the int8 scheme `int8` (an Int8Scheme) if given."""
+    return h @ w.T if int8 is None else int8.linear(h, w)
+
+
+def decoder_layer(x, ckpt, cfg, layer, int8=None):
     H, I, nh, nkv, hd = cfg.hidden, cfg.intermediate, cfg.heads, cfg.kv_heads, cfg.head_dim
     T = x.shape[0]
     p = f"model.layers.{layer}."
     positions = np.arange(T)
 
     h = rmsnorm(x, ckpt.tensor(p + "input_layernorm.weight", (H,)), cfg.eps)
-    q = (h @ ckpt.tensor(p + "self_attn.q_proj.weight", (nh * hd, H)).T).reshape(T, nh, hd)
-    k = (h @ ckpt.tensor(p + "self_attn.k_proj.weight", (nkv * hd, H)).T).reshape(T, nkv, hd)
-    v = (h @ ckpt.tensor(p + "self_attn.v_proj.weight", (nkv * hd, H)).T).reshape(T, nkv, hd)
+    q = linear(h, ckpt.tensor(p + "self_attn.q_proj.weight", (nh * hd, H)), int8).reshape(T, nh, hd)
+    k = linear(h, ckpt.tensor(p + "self_attn.k_proj.weight", (nkv * hd, H)), int8).reshape(T, nkv, hd)
+    v = linear(h, ckpt.tensor(p + "self_attn.v_proj.weight", (nkv * hd, H)), int8).reshape(T, nkv, hd)
     q = rmsnorm(q, ckpt.tensor(p + "self_attn.q_norm.weight", (hd,)), cfg.eps)
     k = rmsnorm(k, ckpt.tensor(p + "self_attn.k_norm.weight", (hd,)), cfg.eps)
     q, k = rope(q, positions, cfg.rope_theta), rope(k, positions, cfg.rope_theta)
-    x = x + attention(q, k, v) @ ckpt.tensor(p + "self_attn.o_proj.weight", (H, nh * hd)).T
+    x = x + linear(attention(q, k, v), ckpt.tensor(p + "self_attn.o_proj.weight", (H, nh * hd)), int8)
 
     h = rmsnorm(x, ckpt.tensor(p + "post_attention_layernorm.weight", (H,)), cfg.eps)
-    gate = h @ ckpt.tensor(p + "mlp.gate_proj.weight", (I, H)).T
-    up = h @ ckpt.tensor(p + "mlp.up_proj.weight", (I, H)).T
-    return x + (silu(gate) * up) @ ckpt.tensor(p + "mlp.down_proj.weight", (H, I)).T
+    gate = linear(h, ckpt.tensor(p + "mlp.gate_proj.weight", (I, H)), int8)
+    up = linear(h, ckpt.tensor(p + "mlp.up_proj.weight", (I, H)), int8)
+    return x + linear(silu(gate) * up, ckpt.tensor(p + "mlp.down_proj.weight", (H, I)), int8)
 
 
-def logits(model_dir, ids):
+def logits(model_dir, ids, int8=None):
     """float64 logits [T, vocab_size] for every position of the token sequence ids."""
     ckpt = Checkpoint(model_dir)
     cfg = Config(ckpt.config)
@@ -237,7 +278,7 @@ def logits(model_dir, ids):
 
     x = ckpt.rows("model.embed_tokens.weight", (cfg.vocab, cfg.hidden), ids)
     for layer in range(cfg.layers):
-        x = decoder_layer(x, ckpt, cfg, layer)
+        x = decoder_layer(x, ckpt, cfg, layer, int8)
     x = rmsnorm(x, ckpt.tensor("model.norm.weight", (cfg.hidden,)), cfg.eps)
 
     head = "lm_head.weight"
@@ -264,9 +305,10 @@ def main(argv=None):
     p = argparse.ArgumentParser(description="float64 numpy reference logits of a Qwen3 checkpoint")
     p.add_argument("--model", required=True, help="checkpoint directory")
     p.add_argument("--ids", required=True, help="comma-separated token ids")
+    p.add_argument("--int8", action="store_true", help="layer products by qguard's int8 scheme")
     args = p.parse_args(argv)
     try:
-        result = logits(args.model, parse_ids(args.ids))
+        result = logits(args.model, parse_ids(args.ids), Int8Scheme() if args.int8 else None)
     except ReferenceError as e:
         print(f"qwen3_reference: error: {e}", file=sys.stderr)
         return 1

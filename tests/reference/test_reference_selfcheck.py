@@ -219,6 +219,31 @@ class BuildingBlocksTest(unittest.TestCase):
         out = ref.rmsnorm(np.array([3.0, 4.0]), np.array([1.0, 2.0]), 0.0)
         np.testing.assert_allclose(out, [3 / math.sqrt(12.5), 8 / math.sqrt(12.5)], rtol=1e-15)
 
+    def test_int8_scheme_by_hand(self):
+        # One row [127, -63.5, 0.2]: scale 1, q = (127, -64 (tie to even), 0); an all-zero row: q = 0.
+        q, scale = ref.Int8Scheme().quantize(np.array([[127.0, -63.5, 0.2], [0.0, 0.0, 0.0]]), activation=False)
+        np.testing.assert_array_equal(q, [[127, -64, 0], [0, 0, 0]])
+        np.testing.assert_array_equal(scale, [[1.0], [0.0]])
+        # Inputs are scaled per block of INT8_BLOCK: a block of 2s next to a block of 0.02s keeps both
+        # exact (q = 127 each), which one scale for the whole row could not.
+        h = np.concatenate([np.full(ref.INT8_BLOCK, 2.0), np.full(ref.INT8_BLOCK, 0.02)])[None, :]
+        w = np.ones((1, h.shape[1]))
+        self.assertAlmostEqual(ref.Int8Scheme().linear(h, w)[0, 0], ref.INT8_BLOCK * 2.02, places=6)
+
+    def test_int8_scheme_within_its_error_bound(self):
+        rng = np.random.default_rng(3)
+        h, w = rng.standard_normal((5, 150)), rng.standard_normal((7, 150))
+        scheme = ref.Int8Scheme()
+        got = scheme.linear(h, w)
+        # |Δ| per product <= |h| s_w / 2 + |w| s_h / 2 + s_h s_w / 4, with s = max|block| / 127.
+        s_w = np.abs(w).max(axis=1) / 127
+        s_h = np.concatenate([np.repeat(np.abs(h[:, i:i + ref.INT8_BLOCK]).max(axis=1, keepdims=True) / 127,
+                                        min(ref.INT8_BLOCK, 150 - i), axis=1) for i in range(0, 150, ref.INT8_BLOCK)], axis=1)
+        bound = (np.abs(h).sum(axis=1)[:, None] * s_w / 2 + s_h @ np.abs(w).T / 2 + s_h.sum(axis=1)[:, None] * s_w / 4)
+        self.assertTrue((np.abs(got - h @ w.T) <= bound * 1.0001).all())
+        self.assertGreater(np.abs(got - h @ w.T).max(), 0)  # it does quantize
+        self.assertLess(scheme.min_margin, 0.5)
+
     def test_rope_is_identity_at_position_zero(self):
         z = np.random.default_rng(0).standard_normal((1, 3, 8))
         np.testing.assert_array_equal(ref.rope(z, [0], 1e6), z)
