@@ -27,12 +27,24 @@ constexpr int kTokensPerTile = 3;  // 3 tokens × 2 vectors: 6 accumulators, no 
 
 std::size_t padded_cols(int cols) { return (static_cast<std::size_t>(cols) + kInt8Block - 1) / kInt8Block * kInt8Block; }
 
-// q = round(v / scale) with scale = max |v| / 127; returns the scale (0 for an all-zero span).
+// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span).
 float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
-  float amax = 0.f;
-  for (std::size_t i = 0; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
+  constexpr std::size_t kLanes = FloatBatch::size;
+  FloatBatch peak(0.f);
+  std::size_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, xsimd::abs(FloatBatch::load_unaligned(v + i)));
+  alignas(64) float lanes[kLanes];
+  peak.store_aligned(lanes);
+  float amax = *std::max_element(lanes, lanes + kLanes);
+  for (; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
+
   const float inverse = amax > 0.f ? 127.f / amax : 0.f;
-  for (std::size_t i = 0; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    alignas(64) std::int32_t rounded[kLanes];
+    xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse)).store_aligned(rounded);
+    for (std::size_t j = 0; j < kLanes; ++j) q[i + j] = static_cast<std::int8_t>(rounded[j]);
+  }
+  for (; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
   return amax / 127.f;
 }
 
