@@ -39,6 +39,7 @@ class Classifier {
     int threads = 0;  // threads for one moderation, the caller included; 0 = one per core
     DecodingMode mode = DecodingMode::kFast;
     WeightFormat weights = WeightFormat::kAuto;
+    std::string pack_cache_dir;  // see Model::Options: packed weights reused across loads
     // Longest accepted prompt, in tokens, template included (the template alone is ~300). Longer
     // input is Error(kInputTooLong) with its token count; nothing is truncated silently.
     int max_input_tokens = 8192;

@@ -29,6 +29,9 @@ struct ModelInfo {
   std::string weight_format;             // how layer matrices are held: "F32", "BF16" or "INT8"
   std::size_t bytes_mapped;              // size of the memory-mapped checkpoint files
   std::size_t weight_bytes;              // bytes of matrix storage used for compute
+  // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>" or
+  // "not written: <reason>" (the load succeeded; only the cache failed).
+  std::string pack_cache;
 };
 
 class Model {
@@ -36,6 +39,11 @@ class Model {
   struct Options {
     int threads = 0;  // worker threads for one forward pass, the caller included; 0 = one per core
     WeightFormat weights = WeightFormat::kAuto;
+    // Where packed layer matrices are kept between loads (created if missing). Empty: pack at every
+    // load. With a directory, the first load packs and writes a file there (~0.9 GB for 0.6B in
+    // BF16); later loads of the same checkpoint map that file instead, several times faster. A
+    // changed checkpoint or option gets a new file; old ones are not deleted.
+    std::string pack_cache_dir;
   };
 
   // Loads `dir` (config.json + model.safetensors or a sharded index). Throws qguard::Error.

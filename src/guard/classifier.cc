@@ -137,7 +137,7 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
   if (options.max_input_tokens <= 0 || options.max_new_tokens <= 0) {
     throw Error(ErrorCode::kInvalidArgument, "Classifier::Options: max_input_tokens and max_new_tokens must be positive");
   }
-  auto model = Model::load(model_dir, Model::Options{options.threads, options.weights});
+  auto model = Model::load(model_dir, Model::Options{options.threads, options.weights, options.pack_cache_dir});
   Tokenizer tokenizer = Tokenizer::load(model_dir);
   const int positions = model->info().max_position_embeddings;
   if (options.max_input_tokens + options.max_new_tokens > positions) {

@@ -37,6 +37,7 @@ class Checkpoint {
   const TensorView& get(std::string_view name, const std::vector<std::int64_t>& shape) const;
 
   const std::map<std::string, TensorView, std::less<>>& tensors() const { return tensors_; }
+  const std::vector<MappedFile>& files() const { return files_; }
   std::size_t bytes_mapped() const;
 
   // Drops the whole memory pages inside `tensor`'s bytes from this process's resident set (the

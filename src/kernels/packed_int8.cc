@@ -177,28 +177,41 @@ void panel_tile(const std::int8_t* panel, const QuantizedRows& x, std::size_t pa
   }
 }
 
+std::size_t padded_rows(int rows) {
+  return (static_cast<std::size_t>(rows) + kInt8PanelRows - 1) / kInt8PanelRows * kInt8PanelRows;
+}
+
+// The scales follow the panels in the packed block.
+const float* int8_scales(const PackedMatrix& w) {
+  return reinterpret_cast<const float*>(w.values + padded_rows(w.rows) * padded_cols(w.cols));
+}
+
 }  // namespace
+
+std::size_t packed_int8_bytes(int rows, int cols) {
+  return padded_rows(rows) * (padded_cols(cols) + sizeof(float));
+}
 
 PackedMatrix pack_int8(const MatrixView& w) {
   PackedMatrix p;
   p.packing = Packing::kInt8;
   p.rows = w.rows;
   p.cols = w.cols;
-  const std::size_t padded = padded_cols(w.cols);
-  const std::size_t panels = (static_cast<std::size_t>(w.rows) + kInt8PanelRows - 1) / kInt8PanelRows;
-  const std::size_t panel_bytes = kInt8PanelRows * padded;
-  p.values = allocate_panels(panels * panel_bytes);
-  p.row_scales.assign(panels * kInt8PanelRows, 0.f);
-  p.bytes = panels * panel_bytes + p.row_scales.size() * sizeof(float);
+  p.bytes = packed_int8_bytes(w.rows, w.cols);
+  p.owned = allocate_panels(p.bytes);
+  p.values = p.owned.get();
+  const std::size_t padded = padded_cols(w.cols), panel_bytes = kInt8PanelRows * padded;
+  auto* scales = reinterpret_cast<float*>(p.owned.get() + padded_rows(w.rows) * padded);
   std::vector<float> row(w.cols);
   std::vector<std::int8_t> q(padded);
-  for (std::size_t r = 0; r < panels * kInt8PanelRows; ++r) {
+  for (std::size_t r = 0; r < padded_rows(w.rows); ++r) {
     std::fill(q.begin(), q.end(), std::int8_t{0});
+    scales[r] = 0.f;
     if (r < static_cast<std::size_t>(w.rows)) {
       copy_row(w, static_cast<int>(r), row.data());
-      p.row_scales[r] = quantize_span(row.data(), row.size(), q.data());
+      scales[r] = quantize_span(row.data(), row.size(), q.data());
     }
-    std::int8_t* panel = reinterpret_cast<std::int8_t*>(p.values.get()) + (r / kInt8PanelRows) * panel_bytes;
+    std::int8_t* panel = reinterpret_cast<std::int8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
     const std::size_t lane = r % kInt8PanelRows;
     for (std::size_t g = 0; g < padded / kGroup; ++g) {
       std::memcpy(panel + g * kGroupBytes + lane * kGroup, &q[g * kGroup], kGroup);
@@ -214,6 +227,7 @@ void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatri
   const int per_task = std::clamp(panels / (4 * pool.size()), 1, 4);
   const int tasks = (panels + per_task - 1) / per_task;
   const auto* values = w.as<std::int8_t>();
+  const float* scales = int8_scales(w);
   pool.parallel_for(tasks, [&](std::size_t task) {
     const int p0 = static_cast<int>(task) * per_task, p1 = std::min(panels, p0 + per_task);
     for (int t0 = 0; t0 < tokens; t0 += kTokensPerTile) {
@@ -223,9 +237,9 @@ void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatri
         const int valid = std::min(kInt8PanelRows, w.rows - static_cast<int>(r0));
         const std::int8_t* panel = values + p * kInt8PanelRows * padded;
         switch (tile_tokens) {
-          case 3: panel_tile<3>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
-          case 2: panel_tile<2>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
-          default: panel_tile<1>(panel, xq, padded, blocks, t0, w.row_scales.data(), y, w.rows, r0, valid); break;
+          case 3: panel_tile<3>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
+          case 2: panel_tile<2>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
+          default: panel_tile<1>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
         }
       }
     }

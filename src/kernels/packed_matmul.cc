@@ -105,6 +105,12 @@ PanelStorage allocate_panels(std::size_t bytes) {
   return PanelStorage(static_cast<std::byte*>(memory));
 }
 
+std::size_t packed_bytes(Packing packing, int rows, int cols) {
+  if (packing == Packing::kInt8) return packed_int8_bytes(rows, cols);
+  const std::size_t panels = (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows;
+  return panels * kPanelRows * cols * (packing == Packing::kF32 ? sizeof(float) : sizeof(std::uint16_t));
+}
+
 PackedMatrix pack(const MatrixView& w, Packing packing) {
   if (packing == Packing::kInt8) return pack_int8(w);
   PackedMatrix p;
@@ -112,8 +118,19 @@ PackedMatrix pack(const MatrixView& w, Packing packing) {
   p.rows = w.rows;
   p.cols = w.cols;
   const std::size_t panels = (static_cast<std::size_t>(w.rows) + kPanelRows - 1) / kPanelRows;
-  p.values = packing == Packing::kF32 ? pack_values<float>(w, panels) : pack_values<std::uint16_t>(w, panels);
-  p.bytes = panels * kPanelRows * w.cols * (packing == Packing::kF32 ? sizeof(float) : sizeof(std::uint16_t));
+  p.owned = packing == Packing::kF32 ? pack_values<float>(w, panels) : pack_values<std::uint16_t>(w, panels);
+  p.values = p.owned.get();
+  p.bytes = packed_bytes(packing, w.rows, w.cols);
+  return p;
+}
+
+PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values) {
+  PackedMatrix p;
+  p.packing = packing;
+  p.rows = rows;
+  p.cols = cols;
+  p.values = values;
+  p.bytes = packed_bytes(packing, rows, cols);
   return p;
 }
 

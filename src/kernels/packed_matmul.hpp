@@ -18,7 +18,7 @@ namespace qguard::kernels {
 
 // How a packed matrix holds its values.
 //   kF32, kBF16: the weights themselves (BF16 widened in registers; the product is computed in f32).
-//   kInt8: w[r, c] ≈ row_scales[r] · q[r, c] with q in [-127, 127] (symmetric, per output row); the
+//   kInt8: w[r, c] ≈ scale[r] · q[r, c] with q in [-127, 127] (symmetric, per output row); the
 //          activations are quantized on the fly per token and per kInt8Block inputs, and products
 //          are summed exactly in int32 within a block (see packed_int8.cc).
 enum class Packing { kF32, kBF16, kInt8 };
@@ -43,22 +43,32 @@ struct PackedMatrix {
   Packing packing = Packing::kF32;
   int rows = 0;  // out_features (the last panel is padded with zero rows)
   int cols = 0;  // in_features (kInt8 pads them to a multiple of kInt8Block with zeros)
-  PanelStorage values;
-  std::vector<float> row_scales;  // kInt8 only, one per row of the padded panels
-  std::size_t bytes = 0;          // of `values` and `row_scales` in use
+  // `bytes` of packed values (kInt8: the panels, then one f32 scale per padded row), held in
+  // `owned`, or borrowed from storage that outlives the matrix (a mapped pack-cache file).
+  const std::byte* values = nullptr;
+  std::size_t bytes = 0;
+  PanelStorage owned;
 
   template <typename T>
-  const T* as() const { return reinterpret_cast<const T*>(values.get()); }
+  const T* as() const { return reinterpret_cast<const T*>(values); }
 };
+
+// The size of a packed rows × cols matrix.
+std::size_t packed_bytes(Packing packing, int rows, int cols);
 
 // Packs `w` (F32 or BF16) as `packing`; BF16 → kBF16 copies bits exactly, F32 → kBF16 rounds to
 // nearest even.
 PackedMatrix pack(const MatrixView& w, Packing packing);
 
+// A matrix over `values`, packed earlier by pack() into packed_bytes(packing, rows, cols) bytes, 64-byte
+// aligned, that outlive the result.
+PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values);
+
 // y[t, r] = Σ_c x[t, c] · w[r, c] for t < tokens; x is [tokens, w.cols], y is [tokens, w.rows].
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);
 
 // The int8 path, in packed_int8.cc.
+std::size_t packed_int8_bytes(int rows, int cols);
 PackedMatrix pack_int8(const MatrixView& w);
 void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);
 

@@ -10,7 +10,8 @@ ModelInfo describe(const model::Qwen3& decoder) {
   const model::Config& c = decoder.config();
   ModelInfo info{"Qwen3ForCausalLM", c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
                  c.num_kv_heads, c.head_dim, c.vocab_size, c.max_position_embeddings, c.tie_word_embeddings,
-                 c.parameter_count(), {}, {}, decoder.checkpoint().bytes_mapped(), decoder.weights().matrix_bytes};
+                 c.parameter_count(), {}, {}, decoder.checkpoint().bytes_mapped(), decoder.weights().matrix_bytes,
+                 decoder.weights().pack_cache_status};
   std::set<std::string> file_dtypes;
   for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
   info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
@@ -25,8 +26,8 @@ ModelInfo describe(const model::Qwen3& decoder) {
 
 }  // namespace
 
-Model::Impl::Impl(const std::string& dir, int threads, WeightFormat format)
-    : decoder(dir, threads, format), info(describe(decoder)) {}
+Model::Impl::Impl(const std::string& dir, const Model::Options& options)
+    : decoder(dir, options.threads, options.weights, options.pack_cache_dir), info(describe(decoder)) {}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::~Model() = default;
@@ -34,7 +35,7 @@ Model::~Model() = default;
 std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
   if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
   return std::shared_ptr<const Model>(
-      new Model(std::make_unique<Impl>(dir, options.threads, options.weights)));
+      new Model(std::make_unique<Impl>(dir, options)));
 }
 
 const ModelInfo& Model::info() const { return impl_->info; }

@@ -7,7 +7,7 @@
 namespace qguard {
 
 struct Model::Impl {
-  Impl(const std::string& dir, int threads, WeightFormat format);
+  Impl(const std::string& dir, const Model::Options& options);
 
   model::Qwen3 decoder;
   ModelInfo info;

@@ -26,11 +26,11 @@ void check_token_ids(std::span<const std::int32_t> ids, int vocab_size) {
 
 }  // namespace
 
-Qwen3::Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format)
+Qwen3::Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format, const std::string& pack_cache_dir)
     : config_(load_config(dir)),
       checkpoint_(io::Checkpoint::open(dir)),
       pool_(threads),
-      weights_(bind_weights(checkpoint_, config_, format, pool_)) {
+      weights_(bind_weights(checkpoint_, config_, format, pack_cache_dir, pool_)) {
   const int half = config_.head_dim / 2;
   for (int i = 0; i < half; ++i) inv_freq_.push_back(std::pow(config_.rope_theta, -2.0 * i / config_.head_dim));
 }

@@ -18,8 +18,9 @@ namespace qguard::model {
 class Qwen3 {
  public:
   // Reads config.json and the safetensors files of `dir`. `threads` sizes the model's own pool
-  // (0 = one per core). Throws qguard::Error on any problem with the directory's contents.
-  Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format);
+  // (0 = one per core); `pack_cache_dir` as in bind_weights. Throws qguard::Error on any problem
+  // with the directory's contents.
+  Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format, const std::string& pack_cache_dir = {});
 
   const Config& config() const { return config_; }
   const Weights& weights() const { return weights_; }

@@ -31,7 +31,8 @@ std::vector<float> vector(const io::Checkpoint& checkpoint, const std::string& n
 
 }  // namespace
 
-Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFormat format, kernels::ThreadPool& pool) {
+Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFormat format,
+                     const std::string& pack_cache_dir, kernels::ThreadPool& pool) {
   Weights w;
   const int h = c.hidden_size;
 
@@ -53,12 +54,8 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   w.lm_head = c.tie_word_embeddings ? w.embed_tokens : row_major("lm_head.weight");
   w.final_norm = vector(checkpoint, "model.norm.weight", h);
 
-  // Check every layer tensor first (cheap), then pack all matrices in parallel.
-  struct Job {
-    const io::TensorView* tensor;
-    kernels::PackedMatrix* target;
-  };
-  std::vector<Job> jobs;
+  // Check every layer tensor first (cheap), then map or pack all matrices.
+  std::vector<PackedTensor> matrices;
   w.layers.resize(c.num_layers);
   for (int l = 0; l < c.num_layers; ++l) {
     const std::string p = fmt::format("model.layers.{}.", l);
@@ -68,7 +65,8 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
     layer.q_norm = vector(checkpoint, p + "self_attn.q_norm.weight", c.head_dim);
     layer.k_norm = vector(checkpoint, p + "self_attn.k_norm.weight", c.head_dim);
     auto matrix = [&](const char* name, kernels::PackedMatrix& target, int rows, int cols) {
-      jobs.push_back({&checkpoint.get(p + name, {rows, cols}), &target});
+      const io::TensorView& t = checkpoint.get(p + name, {rows, cols});
+      matrices.push_back({p + name, &t, held_packing(format, t.dtype), &target});
     };
     matrix("self_attn.q_proj.weight", layer.q_proj, c.q_dim(), h);
     matrix("self_attn.k_proj.weight", layer.k_proj, c.kv_dim(), h);
@@ -78,12 +76,28 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
     matrix("mlp.up_proj.weight", layer.up_proj, c.intermediate_size, h);
     matrix("mlp.down_proj.weight", layer.down_proj, h, c.intermediate_size);
   }
-  pool.parallel_for(jobs.size(), [&](std::size_t i) {
-    const io::TensorView& t = *jobs[i].tensor;
-    *jobs[i].target = kernels::pack(view(t), held_packing(format, t.dtype));
-    checkpoint.release(t);  // the packed copy is what is read from now on
-  });
-  for (const Job& job : jobs) w.matrix_bytes += job.target->bytes;
+
+  std::optional<PackCache> cache;
+  if (!pack_cache_dir.empty()) {
+    cache.emplace(pack_cache_dir, checkpoint, matrices);
+    w.pack_cache = cache->map(matrices);
+  }
+  if (w.pack_cache) {
+    w.pack_cache_status = "mapped " + cache->path().string();
+  } else {
+    pool.parallel_for(matrices.size(), [&](std::size_t i) {
+      const PackedTensor& m = matrices[i];
+      *m.target = kernels::pack(view(*m.tensor), m.packing);
+      checkpoint.release(*m.tensor);  // the packed copy is what is read from now on
+    });
+    if (cache) {
+      const auto failure = cache->write(matrices);
+      w.pack_cache_status = failure ? "not written: " + *failure : "written " + cache->path().string();
+    } else {
+      w.pack_cache_status = "off";
+    }
+  }
+  for (const PackedTensor& m : matrices) w.matrix_bytes += m.target->bytes;
   return w;
 }
 

@@ -4,6 +4,8 @@
 // row by row. Norm vectors are copied to f32.
 #pragma once
 
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "io/checkpoint.hpp"
@@ -11,6 +13,7 @@
 #include "kernels/packed_matmul.hpp"
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
+#include "model/pack_cache.hpp"
 #include "qguard/model.hpp"
 
 namespace qguard::model {
@@ -27,10 +30,14 @@ struct Weights {
   std::vector<float> final_norm;
   std::vector<std::vector<float>> widened;  // f32 copies of embedding / lm_head when held as f32
   std::size_t matrix_bytes = 0;             // bytes of matrix storage used for compute
+  std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
+  std::string pack_cache_status;             // ModelInfo::pack_cache
 };
 
-// Throws Error kMissingTensor / kShapeMismatch naming the tensor. Packs on `pool`.
+// Throws Error kMissingTensor / kShapeMismatch naming the tensor. Packs on `pool`, or maps the
+// packed matrices from `pack_cache_dir` when it holds them (and writes them there otherwise);
+// an empty directory means no cache.
 Weights bind_weights(const io::Checkpoint& checkpoint, const Config& config, WeightFormat format,
-                     kernels::ThreadPool& pool);
+                     const std::string& pack_cache_dir, kernels::ThreadPool& pool);
 
 }  // namespace qguard::model

@@ -336,6 +336,7 @@ struct BenchArgs {
   bool json = false;
   int threads = 0;
   WeightFormat weights = WeightFormat::kAuto;
+  std::string pack_cache_dir;
   int warmup = 2;
   int repeat = 1;
 };
@@ -355,6 +356,7 @@ constexpr int kDecodeSteps = 32;
 struct Results {
   int threads = 0;
   std::string dtype;
+  std::string pack_cache;  // ModelInfo::pack_cache: whether load_ms packed or mapped
   double load_ms = 0;
   std::size_t requests = 0;  // timed requests (file lines x repeat)
   std::size_t prompt_tokens_p50 = 0;
@@ -369,6 +371,10 @@ struct Results {
   // Int8 weights against the f32 reference path, over the label-only verdicts of the first pass.
   std::size_t compared = 0;
   std::optional<double> mean_abs_dp, max_abs_dp, severity_agreement;
+
+  // The peak prefill is measured against: int8 dot products for int8 weights, f32 FMA otherwise.
+  bool int8_efficiency() const { return dtype == "INT8" && int8_peak_gops.has_value(); }
+  double prefill_peak() const { return int8_efficiency() ? *int8_peak_gops : f32_peak_gflops; }
 
   std::size_t failed(std::string_view phase) const {
     return static_cast<std::size_t>(
@@ -439,11 +445,13 @@ Results run_bench(const BenchArgs& args) {
   options.threads = r.threads;
   options.mode = DecodingMode::kFast;
   options.weights = args.weights;
+  options.pack_cache_dir = args.pack_cache_dir;
   const Clock::time_point load_start = Clock::now();
   const Classifier classifier = Classifier::load(args.model_dir, options);
   r.load_ms = seconds_since(load_start) * 1e3;
   const ModelInfo& info = classifier.model().info();
   r.dtype = info.weight_format;
+  r.pack_cache = info.pack_cache;
 
   // Token ids of the prompt set's own text (no template), for the prefill and decode runs.
   std::vector<std::int32_t> pool;
@@ -557,9 +565,8 @@ constexpr int kHeadlineLength = 170;  // the prefill length the single-number fi
 constexpr std::size_t kFailuresListed = 10;
 
 void print_json(const Results& r, const BenchArgs& args) {
-  const double f32_peak = r.f32_peak_gflops;
   std::map<int, double> efficiency;
-  for (const auto& [length, gflops] : r.prefill_gflops) efficiency[length] = gflops / f32_peak;
+  for (const auto& [length, gflops] : r.prefill_gflops) efficiency[length] = gflops / r.prefill_peak();
   const double decode_gbs = r.decode_bytes_per_token * r.decode_tok_s / 1e9;
   std::vector<std::string> failures;
   for (std::size_t i = 0; i < std::min(r.failures.size(), kFailuresListed); ++i) {
@@ -570,9 +577,9 @@ void print_json(const Results& r, const BenchArgs& args) {
   fmt::print(
       "{{\"p50_ms\": {}, \"p95_ms\": {}, \"label_p50_ms\": {}, \"label_p95_ms\": {}, "
       "\"prefill_tok_s\": {}, \"prefill_tok_s_by_length\": {}, \"prefill_gflops_by_length\": {}, "
-      "\"prefill_efficiency\": {}, \"prefill_efficiency_by_length\": {}, "
+      "\"prefill_efficiency\": {}, \"prefill_efficiency_by_length\": {}, \"efficiency_peak\": {}, "
       "\"decode_tok_s\": {}, \"decode_bytes_per_token\": {}, \"decode_gbs\": {}, \"decode_bw_efficiency\": {}, "
-      "\"load_ms\": {}, \"rss_mb\": {}, \"dtype\": {}, \"threads\": {}, "
+      "\"load_ms\": {}, \"pack_cache\": {}, \"rss_mb\": {}, \"dtype\": {}, \"threads\": {}, "
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
       "\"mem_bw_gbs\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, \"max_abs_dp\": {}, "
@@ -581,8 +588,9 @@ void print_json(const Results& r, const BenchArgs& args) {
       json_number(maybe_percentile(r.label_ms, 50)), json_number(maybe_percentile(r.label_ms, 95)),
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
       json_by_length(r.prefill_gflops), json_number(efficiency.at(kHeadlineLength)), json_by_length(efficiency),
+      r.int8_efficiency() ? "\"int8\"" : "\"f32\"",
       json_number(r.decode_tok_s), json_number(r.decode_bytes_per_token), json_number(decode_gbs),
-      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), json_number(r.rss_mb), to_json_string(r.dtype),
+      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), to_json_string(r.pack_cache), json_number(r.rss_mb), to_json_string(r.dtype),
       r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
       r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
       kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs), r.compared,
@@ -598,15 +606,15 @@ void print_text(const Results& r, const BenchArgs& args) {
              r.threads);
   fmt::print("requests            {} timed ({} lines x {} passes), median prompt {} tokens with the template\n",
              r.requests, r.requests / static_cast<std::size_t>(args.repeat), args.repeat, r.prompt_tokens_p50);
-  fmt::print("load                {:8.1f} ms\n", r.load_ms);
+  fmt::print("load                {:8.1f} ms  (pack cache: {})\n", r.load_ms, r.pack_cache);
   fmt::print("full verdict        p50 {}   p95 {}\n", ms_or_dash(maybe_percentile(r.full_ms, 50)),
              ms_or_dash(maybe_percentile(r.full_ms, 95)));
   fmt::print("label only          p50 {}   p95 {}\n", ms_or_dash(maybe_percentile(r.label_ms, 50)),
              ms_or_dash(maybe_percentile(r.label_ms, 95)));
   for (const auto& [length, tok_s] : r.prefill_tok_s) {
     const double gflops = r.prefill_gflops.at(length);
-    fmt::print("prefill {:4} tokens {:8.1f} tok/s  {:7.1f} GFLOP/s  {:5.1f}% of the f32 peak\n", length, tok_s, gflops,
-               100 * gflops / r.f32_peak_gflops);
+    fmt::print("prefill {:4} tokens {:8.1f} tok/s  {:7.1f} GFLOP/s  {:5.1f}% of the {} peak\n", length, tok_s, gflops,
+               100 * gflops / r.prefill_peak(), r.int8_efficiency() ? "int8" : "f32");
   }
   const double decode_gbs = r.decode_bytes_per_token * r.decode_tok_s / 1e9;
   fmt::print("decode (after {})  {:8.1f} tok/s  {:7.2f} GB/s of weights ({:.0f} MB/token), "
@@ -643,7 +651,7 @@ void add_bench_commands(CLI::App& app) {
   bench->add_flag("--json", args->json, "Print the results as one JSON object (the last stdout line)");
   bench->add_option("--threads", args->threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
-  add_weights_option(*bench, args->weights);
+  add_weight_options(*bench, args->weights, args->pack_cache_dir);
   bench->add_option("--warmup", args->warmup,
                     "Untimed requests first (at least one of each kind in the file unless 0)")
       ->capture_default_str()

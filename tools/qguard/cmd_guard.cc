@@ -172,7 +172,7 @@ void add_guard_commands(CLI::App& app) {
   classify->add_option("--text", args->text, "Moderate this one user message instead of reading stdin");
   classify->add_option("--threads", args->options.threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
-  add_weights_option(*classify, args->options.weights);
+  add_weight_options(*classify, args->options.weights, args->options.pack_cache_dir);
   classify->add_option("--max-input-tokens", args->options.max_input_tokens, "Longest accepted prompt in tokens")
       ->check(CLI::PositiveNumber);
   classify->add_flag("--match-special-in-content", args->match_special,

@@ -15,7 +15,7 @@
 
 namespace qguard::cli {
 
-void add_weights_option(CLI::App& cmd, WeightFormat& format) {
+void add_weight_options(CLI::App& cmd, WeightFormat& format, std::string& pack_cache_dir) {
   const std::map<std::string, WeightFormat> formats{{"auto", WeightFormat::kAuto},
                                                     {"f32", WeightFormat::kF32},
                                                     {"bf16", WeightFormat::kBF16},
@@ -23,26 +23,25 @@ void add_weights_option(CLI::App& cmd, WeightFormat& format) {
   cmd.add_option("--weights", format,
                  "How layer weights are held: auto (as in the file), f32, bf16, int8 (quantized at load)")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
+  cmd.add_option("--pack-cache", pack_cache_dir,
+                 "Keep packed weights in this directory: the first load writes them, later loads map them");
 }
 
 namespace {
 
 struct ModelArgs {
   std::string dir;
-  int threads = 0;
-  WeightFormat weights = WeightFormat::kAuto;
+  Model::Options options;
 };
 
 void add_model_options(CLI::App& cmd, ModelArgs& args) {
   cmd.add_option("--model", args.dir, "Model directory (config.json + safetensors)")->required();
-  cmd.add_option("--threads", args.threads, "Threads, the caller included (0 = one per core)")
+  cmd.add_option("--threads", args.options.threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
-  add_weights_option(cmd, args.weights);
+  add_weight_options(cmd, args.options.weights, args.options.pack_cache_dir);
 }
 
-std::shared_ptr<const Model> load(const ModelArgs& args) {
-  return Model::load(args.dir, Model::Options{args.threads, args.weights});
-}
+std::shared_ptr<const Model> load(const ModelArgs& args) { return Model::load(args.dir, args.options); }
 
 void print_logits(const std::vector<float>& logits, std::size_t vocab) {
   fmt::memory_buffer out;
@@ -89,6 +88,7 @@ void add_model_commands(CLI::App& app) {
     fmt::print("weights held as     {}\n", m.weight_format);
     fmt::print("bytes mapped        {} ({:.1f} MiB)\n", m.bytes_mapped, m.bytes_mapped / 1048576.0);
     fmt::print("weight bytes        {} ({:.1f} MiB)\n", m.weight_bytes, m.weight_bytes / 1048576.0);
+    fmt::print("pack cache          {}\n", m.pack_cache);
   });
 }
 

@@ -12,7 +12,7 @@ void add_guard_commands(CLI::App& app);  // render, classify
 void add_text_commands(CLI::App& app);   // tokenize, detokenize
 void add_bench_commands(CLI::App& app);  // bench
 
-// --weights auto|f32|bf16|int8, shared by every command that loads a model.
-void add_weights_option(CLI::App& cmd, WeightFormat& format);
+// --weights auto|f32|bf16|int8 and --pack-cache DIR, shared by every command that loads a model.
+void add_weight_options(CLI::App& cmd, WeightFormat& format, std::string& pack_cache_dir);
 
 }  // namespace qguard::cli

@@ -1,0 +1,159 @@
+#include "model/pack_cache.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <system_error>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "qguard/error.hpp"
+
+namespace qguard::model {
+namespace {
+
+// Layout: magic, u64 key size, key, u64 count, count × {u64 offset, u64 size}, then each matrix
+// at a kAlignment-aligned offset. Integers are little-endian (x86-64 only, like the kernels).
+constexpr char kMagic[8] = {'Q', 'G', 'P', 'A', 'C', 'K', '0', '1'};
+constexpr std::uint64_t kAlignment = 4096;
+
+const char* packing_name(kernels::Packing packing) {
+  switch (packing) {
+    case kernels::Packing::kF32: return "f32";
+    case kernels::Packing::kBF16: return "bf16";
+    case kernels::Packing::kInt8: return "int8";
+  }
+  return "?";
+}
+
+std::uint64_t fnv1a(std::string_view text) {
+  std::uint64_t hash = 14695981039346656037ull;
+  for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
+  return hash;
+}
+
+std::uint64_t align_up(std::uint64_t offset) { return (offset + kAlignment - 1) / kAlignment * kAlignment; }
+
+std::uint64_t header_size(std::size_t key_size, std::size_t count) { return 8 + 8 + key_size + 8 + 16 * count; }
+
+// Bounds-checked little-endian reads from the mapping.
+struct Reader {
+  const io::MappedFile& file;
+  std::uint64_t at = 0;
+
+  bool u64(std::uint64_t& out) {
+    if (file.size() < 8 || at > file.size() - 8) return false;
+    std::memcpy(&out, file.data() + at, 8);
+    at += 8;
+    return true;
+  }
+};
+
+}  // namespace
+
+PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& checkpoint,
+                     std::span<const PackedTensor> tensors)
+    : dir_(dir) {
+  std::error_code error;
+  key_ = fmt::format("qguard pack cache 1\npanels {} {} {}\n", kernels::kPanelRows, kernels::kInt8PanelRows,
+                     kernels::kInt8Block);
+  for (const io::MappedFile& file : checkpoint.files()) {
+    const auto absolute = std::filesystem::absolute(file.path(), error);
+    const auto modified = std::filesystem::last_write_time(file.path(), error).time_since_epoch().count();
+    key_ += fmt::format("file {} {} {}\n", absolute.string(), file.size(), modified);
+  }
+  for (const PackedTensor& t : tensors) {
+    key_ += fmt::format("tensor {} {} {} {}\n", t.name, packing_name(t.packing), t.tensor->shape[0], t.tensor->shape[1]);
+  }
+  path_ = dir_ / fmt::format("qguard-{:016x}.pack", fnv1a(key_));
+}
+
+std::optional<io::MappedFile> PackCache::map(std::span<const PackedTensor> tensors) const {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path_, error)) return std::nullopt;
+  std::optional<io::MappedFile> file;
+  try {
+    file.emplace(io::MappedFile::open(path_));
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (file->size() < sizeof kMagic || std::memcmp(file->data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
+
+  Reader in{*file, sizeof kMagic};
+  std::uint64_t key_size = 0, count = 0;
+  if (!in.u64(key_size) || key_size != key_.size() || key_size > file->size() - in.at) return std::nullopt;
+  if (std::memcmp(file->data() + in.at, key_.data(), key_.size()) != 0) return std::nullopt;
+  in.at += key_size;
+  if (!in.u64(count) || count != tensors.size()) return std::nullopt;
+
+  std::vector<const std::byte*> values;
+  std::uint64_t end = header_size(key_.size(), tensors.size());
+  for (const PackedTensor& t : tensors) {
+    std::uint64_t offset = 0, size = 0;
+    if (!in.u64(offset) || !in.u64(size)) return std::nullopt;
+    const auto rows = static_cast<int>(t.tensor->shape[0]), cols = static_cast<int>(t.tensor->shape[1]);
+    const bool fits = offset % kAlignment == 0 && offset >= end && size == kernels::packed_bytes(t.packing, rows, cols) &&
+                      offset <= file->size() && size <= file->size() - offset;
+    if (!fits) return std::nullopt;
+    values.push_back(file->data() + offset);
+    end = offset + size;
+  }
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const PackedTensor& t = tensors[i];
+    *t.target = kernels::borrow_packed(t.packing, static_cast<int>(t.tensor->shape[0]),
+                                       static_cast<int>(t.tensor->shape[1]), values[i]);
+  }
+  // Fill the page tables now (Linux ≥ 5.14), so that the first request does not pay the faults.
+  ::madvise(const_cast<std::byte*>(file->data()), file->size(), MADV_POPULATE_READ);
+  return file;
+}
+
+std::optional<std::string> PackCache::write(std::span<const PackedTensor> tensors) const {
+  std::error_code error;
+  std::filesystem::create_directories(dir_, error);
+  if (error) return fmt::format("cannot create {}: {}", dir_.string(), error.message());
+  const std::filesystem::path temporary = path_.string() + fmt::format(".tmp{}", ::getpid());
+
+  std::vector<std::uint64_t> offsets;
+  std::uint64_t end = header_size(key_.size(), tensors.size());
+  for (const PackedTensor& t : tensors) {
+    offsets.push_back(align_up(end));
+    end = offsets.back() + t.target->bytes;
+  }
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    auto put_u64 = [&](std::uint64_t value) { out.write(reinterpret_cast<const char*>(&value), 8); };
+    out.write(kMagic, sizeof kMagic);
+    put_u64(key_.size());
+    out.write(key_.data(), static_cast<std::streamsize>(key_.size()));
+    put_u64(tensors.size());
+    for (std::size_t i = 0; i < tensors.size(); ++i) {
+      put_u64(offsets[i]);
+      put_u64(tensors[i].target->bytes);
+    }
+    for (std::size_t i = 0; i < tensors.size() && out; ++i) {
+      const std::vector<char> padding(offsets[i] - static_cast<std::uint64_t>(out.tellp()), 0);
+      out.write(padding.data(), static_cast<std::streamsize>(padding.size()));
+      out.write(reinterpret_cast<const char*>(tensors[i].target->values),
+                static_cast<std::streamsize>(tensors[i].target->bytes));
+    }
+    out.close();
+    if (!out) {
+      std::filesystem::remove(temporary, error);
+      return fmt::format("cannot write {}", temporary.string());
+    }
+  }
+  std::filesystem::rename(temporary, path_, error);
+  if (error) {
+    const std::string reason = fmt::format("cannot rename {}: {}", temporary.string(), error.message());
+    std::filesystem::remove(temporary, error);
+    return reason;
+  }
+  return std::nullopt;
+}
+
+}  // namespace qguard::model
