@@ -106,9 +106,18 @@ def check_report(report, requests, dtype, config):
         check(by_length[length] > 0, f"prefill at {length} tokens: {by_length[length]}")
         # GFLOP/s divided by tokens/s is FLOPs per token: the formula's count for this length.
         close(gflops[length] * 1e9 / by_length[length] * int(length), flops[length], f"prefill FLOPs at {length}")
-        close(report["prefill_efficiency_by_length"][length], gflops[length] / report["f32_peak_gflops"],
-              f"prefill efficiency at {length}")
-    check(report["prefill_efficiency"] < 1, "prefill above the f32 peak on a tiny model")
+        peak = report["int8_peak_gops"] if report["efficiency_peak"] == "int8" else report["f32_peak_gflops"]
+        close(report["prefill_efficiency_by_length"][length], gflops[length] / peak, f"prefill efficiency at {length}")
+    check(report["prefill_efficiency"] < 1, "prefill above the peak on a tiny model")
+    if dtype == "INT8":
+        check(report["efficiency_peak"] == ("int8" if report["int8_instructions"] else "f32"), "int8 efficiency peak")
+        # Int8 runs end with the f32 reference path: every request's label verdict compared.
+        check(report["reference_compared"] == requests // report["repeat"], "int8 requests compared with f32")
+        check(0 <= report["mean_abs_dp"] <= report["max_abs_dp"] <= 1, "int8 |Δp| figures")
+        check(0 <= report["severity_agreement"] <= 1, "severity agreement")
+        return  # int8 layer matrices: the BF16 byte count below does not apply
+    check(report["efficiency_peak"] == "f32", "f32 efficiency peak")
+    check(report["reference_compared"] == 0 and report["mean_abs_dp"] is None, "no int8 comparison for BF16")
     close(report["decode_bytes_per_token"], decode_bytes, "decode weight bytes per token")
     close(report["decode_bw_efficiency"], decode_bytes * report["decode_tok_s"] / 1e9 / report["mem_bw_gbs"],
           "decode bandwidth efficiency")
@@ -120,6 +129,7 @@ def main():
     parser.add_argument("--model", required=True)
     parser.add_argument("--prompts", required=True, help="a small prompt file (every request valid)")
     parser.add_argument("--dtype", default="BF16", help="how the model's weights are held")
+    parser.add_argument("--int8", action="store_true", help="also run once with --weights int8")
     args = parser.parse_args()
     with open(os.path.join(args.model, "config.json")) as f:
         config = json.load(f)
@@ -129,6 +139,9 @@ def main():
     report = last_json_line(run(args.qguard, args.model, args.prompts))
     check_report(report, len(lines), args.dtype, config)
     check(report["failed"] == 0, f"failed {report['failed']}, expected 0")
+    if args.int8:
+        check_report(last_json_line(run(args.qguard, args.model, args.prompts, "--weights", "int8")), len(lines),
+                     "INT8", config)
 
     with tempfile.TemporaryDirectory() as tmp:
         too_long = os.path.join(tmp, "with_failure.jsonl")
