@@ -107,20 +107,24 @@ void Qwen3::attention(int layer, const float* q, int T, const KvCache& cache, fl
   const int hd = c.head_dim, len = cache.length(), p0 = len - T;
   const int group = c.num_heads / c.num_kv_heads;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  pool_.parallel_for(c.num_heads, [&](std::size_t head) {
-    const int j = static_cast<int>(head), kv = j / group;
-    const ConstMap qj(q + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
+  // One task per kv head: its query heads run back to back, so its keys and values come from
+  // memory once and from cache for the rest of the group.
+  pool_.parallel_for(c.num_kv_heads, [&](std::size_t kv_head) {
+    const int kv = static_cast<int>(kv_head);
     const ConstMap kj(cache.keys(layer) + kv * hd, len, hd, Eigen::OuterStride<>(c.kv_dim()));
     const ConstMap vj(cache.values(layer) + kv * hd, len, hd, Eigen::OuterStride<>(c.kv_dim()));
-    Map aj(out + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
     thread_local RowMajor scores;
-    scores.noalias() = (qj * kj.transpose()) * scale;
-    for (int t = 0; t < T; ++t) {
-      const int visible = p0 + t + 1;
-      kernels::softmax(&scores(t, 0), visible);
-      scores.row(t).tail(len - visible).setZero();
+    for (int j = kv * group; j < (kv + 1) * group; ++j) {
+      const ConstMap qj(q + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
+      Map aj(out + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
+      scores.noalias() = (qj * kj.transpose()) * scale;
+      for (int t = 0; t < T; ++t) {
+        const int visible = p0 + t + 1;
+        kernels::softmax(&scores(t, 0), visible);
+        scores.row(t).tail(len - visible).setZero();
+      }
+      aj.noalias() = scores * vj;
     }
-    aj.noalias() = scores * vj;
   });
 }
 
