@@ -3,8 +3,20 @@
 #include <algorithm>
 #include <cmath>
 
+#include "qguard/error.hpp"
+
 namespace qguard::guard {
 namespace {
+
+// NaN or infinite scores (damaged weights, an overflow) have no argmax; the first candidate must not
+// win by default, because the first severity is "Safe".
+std::vector<float> finite(std::vector<float> logits) {
+  if (!std::all_of(logits.begin(), logits.end(), [](float l) { return std::isfinite(l); })) {
+    throw Error(ErrorCode::kMalformedOutput,
+                "the model produced a non-finite score (NaN or infinity), so it gave no answer; its weights may be damaged");
+  }
+  return logits;
+}
 
 // Softmax of `logits` (restricted to the candidates they belong to).
 std::vector<float> restricted_softmax(std::vector<float> logits) {
@@ -42,7 +54,7 @@ class Constrained {
       }
       std::int32_t chosen = allowed.front();
       if (allowed.size() > 1) {
-        const std::vector<float> logits = source_.next_logits(allowed);
+        const std::vector<float> logits = finite(source_.next_logits(allowed));
         chosen = allowed[std::max_element(logits.begin(), logits.end()) - logits.begin()];
         if (trace_) trace_->push_back({context_length_ + output_.size(), allowed, chosen});
         if (first_branch && first_branch->empty()) {
@@ -120,7 +132,7 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, Moderation
 DecodeResult decode_reference(TokenSource& source, const OutputGrammar& g, int max_new_tokens) {
   DecodeResult result;
   for (int step = 0; step < max_new_tokens; ++step) {
-    const std::vector<float> logits = source.next_logits_all();
+    const std::vector<float> logits = finite(source.next_logits_all());
     if (result.output == g.safety_prefix) {
       // The model stands where Fast mode reads the severity: report the same probabilities.
       std::vector<float> firsts;

@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include "qguard/error.hpp"
+
 using namespace qguard;
 using namespace qguard::guard;
 
@@ -155,4 +157,40 @@ TEST_CASE("label-only stops after the severity, and Reference stops at max_new_t
   CHECK_FALSE(reference.ended);
   CHECK(reference.output == Tokens(16, 50));
   CHECK(reference.severity_probabilities == std::array<float, 3>{});  // never stood after "Safety:"
+}
+
+TEST_CASE("a non-finite score is an error, never a verdict") {
+  const OutputGrammar g = synthetic_grammar();
+  // Scripted logits with one poisoned token: NaN, +inf or -inf.
+  class Poisoned final : public TokenSource {
+   public:
+    Poisoned(std::int32_t token, float value) : inner_(10, {}, 5), token_(token), value_(value) {}
+    void append(std::span<const std::int32_t> tokens) override { inner_.append(tokens); }
+    std::vector<float> next_logits(std::span<const std::int32_t> candidates) override {
+      std::vector<float> out = inner_.next_logits(candidates);
+      for (std::size_t i = 0; i < candidates.size(); ++i) {
+        if (candidates[i] == token_) out[i] = value_;
+      }
+      return out;
+    }
+    std::vector<float> next_logits_all() override {
+      std::vector<float> all = inner_.next_logits_all();
+      all[token_] = value_;
+      return all;
+    }
+
+   private:
+    ScriptedSource inner_;
+    std::int32_t token_;
+    float value_;
+  };
+  for (float value : {NAN, INFINITY, -INFINITY}) {
+    CAPTURE(value);
+    // Poison the Controversial token: with NaN, a plain argmax would fall back to the first, "Safe".
+    Poisoned fast(g.severities[1].front(), value);
+    CHECK_THROWS_WITH_AS(decode_fast(fast, g, ModerationKind::kPrompt, 10, true), doctest::Contains("non-finite"),
+                         Error);
+    Poisoned reference(50, value);
+    CHECK_THROWS_WITH_AS(decode_reference(reference, g, 4), doctest::Contains("non-finite"), Error);
+  }
 }
