@@ -59,7 +59,7 @@ QuantizedRows quantize_rows(ThreadPool& pool, const float* x, int tokens, int co
   QuantizedRows out{std::vector<std::int8_t>(tokens * padded), std::vector<float>(tokens * blocks)};
   auto quantize_token = [&](std::size_t t) {
     for (std::size_t b = 0; b < blocks; ++b) {
-      const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - std::min<std::size_t>(cols, c0));
+      const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
       out.scales[t * blocks + b] = quantize_span(x + t * cols + c0, n, &out.q[t * padded + c0]);
     }
   };

@@ -7,9 +7,11 @@ Expected prompts are assembled here from the spec's pieces; verdict lines are ch
 output grammar with a regex written from the spec, independently of qguard's parser.
 """
 import json
+import os
 import re
 import subprocess
 import sys
+import tempfile
 
 QGUARD, MODEL, SPEC = sys.argv[1:4]
 spec = json.load(open(SPEC, encoding="utf-8"))
@@ -85,6 +87,18 @@ result = run(["classify", "--model", MODEL, "--text", "hello"])
 check(result.returncode == 0 and prompt_raw.fullmatch(json.loads(result.stdout)["raw"]) is not None, "classify --text")
 result = run(["classify", "--model", MODEL + "/missing", "--text", "hello"])
 check(result.returncode != 0 and b"not_found" in result.stderr, "classify with a missing model fails")
+
+# int8 weights and the pack cache: still grammar-valid verdicts; the second run maps the file the first wrote.
+with tempfile.TemporaryDirectory() as cache:
+    for attempt in range(2):
+        result = run(["classify", "--model", MODEL, "--weights", "int8", "--pack-cache", cache, "--text", "hello"])
+        check(result.returncode == 0 and prompt_raw.fullmatch(json.loads(result.stdout)["raw"]) is not None,
+              f"classify --weights int8 --pack-cache, run {attempt + 1}")
+    check(len([f for f in os.listdir(cache) if f.endswith(".pack")]) == 1, "one pack file written")
+    info = run(["info", "--model", MODEL, "--weights", "int8", "--pack-cache", cache]).stdout.decode()
+    check("weights held as     INT8" in info and "pack cache          mapped " in info, f"info: {info!r}")
+result = run(["classify", "--model", MODEL, "--weights", "int4", "--text", "hello"])
+check(result.returncode != 0, "classify rejects an unknown weight format")
 
 print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)
