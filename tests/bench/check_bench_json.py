@@ -99,6 +99,8 @@ def check_report(report, requests, dtype, config):
     check(sorted(by_length) == sorted(LENGTHS), f"prefill_tok_s_by_length keys {sorted(by_length)}")
     check(report["prefill_tok_s"] == by_length["170"], "prefill_tok_s is not the 170-token figure")
     check(report["prompt_tokens_p50"] > 300, "the median prompt with the template should exceed 300 tokens")
+    check(0 < report["load_rss_mb"] <= report["rss_mb"], "RSS after load is positive and at most the peak")
+    check(report["weight_mb"] > 0, "weight_mb")
 
     flops, decode_bytes = expected_flops_and_bytes(config)
     gflops = report["prefill_gflops_by_length"]

@@ -365,6 +365,8 @@ struct Results {
   std::map<int, double> prefill_tok_s, prefill_gflops;
   double decode_tok_s = 0, decode_bytes_per_token = 0;
   double rss_mb = 0;
+  double load_rss_mb = 0;  // resident right after the load: the model (its touched pages) and tokenizer
+  double weight_mb = 0;    // ModelInfo::weight_bytes
   double f32_peak_gflops = 0;
   std::optional<double> int8_peak_gops;
   double mem_bw_gbs = 0;
@@ -434,6 +436,14 @@ void compare_with_reference(const BenchArgs& args, const std::vector<Request>& r
   r.severity_agreement = static_cast<double>(agree) / static_cast<double>(r.compared);
 }
 
+// This process's resident set now, in MiB (/proc/self/statm counts pages).
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t size_pages = 0, resident_pages = 0;
+  statm >> size_pages >> resident_pages;
+  return static_cast<double>(resident_pages) * static_cast<double>(::sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
 Results run_bench(const BenchArgs& args) {
   const Progress progress;
   Results r;
@@ -451,6 +461,8 @@ Results run_bench(const BenchArgs& args) {
   r.load_ms = seconds_since(load_start) * 1e3;
   const ModelInfo& info = classifier.model().info();
   r.dtype = info.weight_format;
+  r.load_rss_mb = resident_mib();
+  r.weight_mb = static_cast<double>(info.weight_bytes) / (1 << 20);
   r.pack_cache = info.pack_cache;
 
   // Token ids of the prompt set's own text (no template), for the prefill and decode runs.
@@ -579,7 +591,8 @@ void print_json(const Results& r, const BenchArgs& args) {
       "\"prefill_tok_s\": {}, \"prefill_tok_s_by_length\": {}, \"prefill_gflops_by_length\": {}, "
       "\"prefill_efficiency\": {}, \"prefill_efficiency_by_length\": {}, \"efficiency_peak\": {}, "
       "\"decode_tok_s\": {}, \"decode_bytes_per_token\": {}, \"decode_gbs\": {}, \"decode_bw_efficiency\": {}, "
-      "\"load_ms\": {}, \"pack_cache\": {}, \"rss_mb\": {}, \"dtype\": {}, \"threads\": {}, "
+      "\"load_ms\": {}, \"pack_cache\": {}, \"rss_mb\": {}, \"load_rss_mb\": {}, \"weight_mb\": {}, "
+      "\"dtype\": {}, \"threads\": {}, "
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
       "\"mem_bw_gbs\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, \"max_abs_dp\": {}, "
@@ -590,7 +603,8 @@ void print_json(const Results& r, const BenchArgs& args) {
       json_by_length(r.prefill_gflops), json_number(efficiency.at(kHeadlineLength)), json_by_length(efficiency),
       r.int8_efficiency() ? "\"int8\"" : "\"f32\"",
       json_number(r.decode_tok_s), json_number(r.decode_bytes_per_token), json_number(decode_gbs),
-      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), to_json_string(r.pack_cache), json_number(r.rss_mb), to_json_string(r.dtype),
+      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), to_json_string(r.pack_cache), json_number(r.rss_mb),
+      json_number(r.load_rss_mb), json_number(r.weight_mb), to_json_string(r.dtype),
       r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
       r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
       kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs), r.compared,
@@ -621,7 +635,8 @@ void print_text(const Results& r, const BenchArgs& args) {
              "{:.1f}% of memory bandwidth\n",
              kDecodeContext, r.decode_tok_s, decode_gbs, r.decode_bytes_per_token / 1e6,
              100 * decode_gbs / r.mem_bw_gbs);
-  fmt::print("peak RSS            {:8.1f} MB\n", r.rss_mb);
+  fmt::print("peak RSS            {:8.1f} MiB  (after load {:.1f} MiB; weights {:.1f} MiB)\n", r.rss_mb, r.load_rss_mb,
+             r.weight_mb);
   fmt::print("machine, {} threads  f32 FMA {:.1f} GFLOP/s, int8 dot {}, memory read {:.1f} GB/s\n", r.threads,
              r.f32_peak_gflops,
              r.int8_peak_gops ? fmt::format("{:.1f} GOP/s ({})", *r.int8_peak_gops, kInt8Instructions)
