@@ -61,10 +61,16 @@ PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& che
   std::error_code error;
   key_ = fmt::format("qguard pack cache 1\npanels {} {} {}\n", kernels::kPanelRows, kernels::kInt8PanelRows,
                      kernels::kInt8Block);
-  for (const io::MappedFile& file : checkpoint.files()) {
-    const auto absolute = std::filesystem::absolute(file.path(), error);
-    const auto modified = std::filesystem::last_write_time(file.path(), error).time_since_epoch().count();
-    key_ += fmt::format("file {} {} {}\n", absolute.string(), file.size(), modified);
+  std::vector<std::filesystem::path> files;
+  for (const io::MappedFile& file : checkpoint.files()) files.push_back(file.path());
+  // A sharded checkpoint's index decides which bytes are which tensor.
+  const auto index = checkpoint.files().front().path().parent_path() / "model.safetensors.index.json";
+  if (std::filesystem::exists(index, error)) files.push_back(index);
+  for (const std::filesystem::path& file : files) {
+    const auto absolute = std::filesystem::absolute(file, error);
+    const auto size = std::filesystem::file_size(file, error);
+    const auto modified = std::filesystem::last_write_time(file, error).time_since_epoch().count();
+    key_ += fmt::format("file {} {} {}\n", absolute.string(), size, modified);
   }
   for (const PackedTensor& t : tensors) {
     key_ += fmt::format("tensor {} {} {} {}\n", t.name, packing_name(t.packing), t.tensor->shape[0], t.tensor->shape[1]);

@@ -3,8 +3,8 @@
 // page cache instead of the kernel zeroing ~0.9 GB of fresh memory and the repacking (docs/model.md).
 //
 // One file per checkpoint and layout, named by a hash of its key. The key lists the format version,
-// the kernels' panel constants, the checkpoint directory with the size and modification time of
-// each of its files, and every layer matrix's name, packing and shape: a changed checkpoint, option
+// the kernels' panel constants, the path, size and modification time of each checkpoint file (and
+// of a sharded checkpoint's index), and every layer matrix's name, packing and shape: a changed checkpoint, option
 // or build gets a new file. The key is stored whole and compared, and every offset and size read
 // from the file is checked before use. The cache directory must be as trusted as the model's.
 #pragma once

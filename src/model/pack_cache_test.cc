@@ -120,6 +120,16 @@ TEST_CASE("pack cache: a changed checkpoint gets a new file and an unwritable di
   CHECK(after->info().pack_cache != before->info().pack_cache);
   CHECK(files_in(cache).size() == 2);
 
+  // A sharded checkpoint's index decides which bytes belong to which tensor: changing it is a change.
+  const fs::path sharded = work.path / "sharded";
+  fs::copy(testdata("untied_gqa3_bf16_sharded"), sharded);
+  const auto first = load(sharded, WeightFormat::kAuto, cache);
+  const fs::path index = sharded / "model.safetensors.index.json";
+  fs::last_write_time(index, fs::last_write_time(index) + std::chrono::hours(1));
+  const auto second = load(sharded, WeightFormat::kAuto, cache);
+  CHECK(starts_with(second->info().pack_cache, "written "));
+  CHECK(second->info().pack_cache != first->info().pack_cache);
+
   // A directory that cannot be created: below a regular file.
   const auto unwritable = load(model, WeightFormat::kAuto, model / "config.json" / "cache");
   CHECK(starts_with(unwritable->info().pack_cache, "not written: "));
