@@ -223,27 +223,17 @@ PackedMatrix pack_int8(const MatrixView& w) {
 void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
   const QuantizedRows xq = quantize_rows(pool, x, tokens, w.cols);
   const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const int panels = (w.rows + kInt8PanelRows - 1) / kInt8PanelRows;
-  const int per_task = std::clamp(panels / (4 * pool.size()), 1, 4);
-  const int tasks = (panels + per_task - 1) / per_task;
   const auto* values = w.as<std::int8_t>();
   const float* scales = int8_scales(w);
-  pool.parallel_for(tasks, [&](std::size_t task) {
-    const int p0 = static_cast<int>(task) * per_task, p1 = std::min(panels, p0 + per_task);
-    for (int t0 = 0; t0 < tokens; t0 += kTokensPerTile) {
-      const int tile_tokens = std::min(kTokensPerTile, tokens - t0);
-      for (int p = p0; p < p1; ++p) {
-        const std::size_t r0 = static_cast<std::size_t>(p) * kInt8PanelRows;
-        const int valid = std::min(kInt8PanelRows, w.rows - static_cast<int>(r0));
-        const std::int8_t* panel = values + p * kInt8PanelRows * padded;
-        switch (tile_tokens) {
-          case 3: panel_tile<3>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
-          case 2: panel_tile<2>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
-          default: panel_tile<1>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid); break;
-        }
-      }
-    }
-  });
+  for_each_panel_tile(pool, w.rows, kInt8PanelRows, tokens, kTokensPerTile,
+                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const std::int8_t* panel = values + p * kInt8PanelRows * padded;
+                        switch (tile_tokens) {
+                          case 3: return panel_tile<3>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
+                          case 2: return panel_tile<2>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
+                          default: return panel_tile<1>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
+                        }
+                      });
 }
 
 }  // namespace qguard::kernels

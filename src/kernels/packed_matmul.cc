@@ -136,27 +136,16 @@ PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte*
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
   if (w.packing == Packing::kInt8) return matmul_int8(pool, x, tokens, w, y);
-  const int panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  // A task is a few panels (its weights stay in L2 while every token passes over them), enough
-  // tasks per thread to balance.
-  const int per_task = std::clamp(panels / (4 * pool.size()), 1, 4);
-  const int tasks = (panels + per_task - 1) / per_task;
   const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
-  pool.parallel_for(tasks, [&](std::size_t task) {
-    const int p0 = static_cast<int>(task) * per_task, p1 = std::min(panels, p0 + per_task);
-    for (int t0 = 0; t0 < tokens; t0 += kTokensPerTile) {
-      const int tile_tokens = std::min(kTokensPerTile, tokens - t0);
-      for (int p = p0; p < p1; ++p) {
-        const std::size_t r0 = static_cast<std::size_t>(p) * kPanelRows;
-        const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
-        if (w.packing == Packing::kF32) {
-          panel_tokens(tile_tokens, w.as<float>() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
-        } else {
-          panel_tokens(tile_tokens, w.as<std::uint16_t>() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
-        }
-      }
-    }
-  });
+  for_each_panel_tile(pool, w.rows, kPanelRows, tokens, kTokensPerTile,
+                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        if (w.packing == Packing::kF32) {
+                          panel_tokens(tile_tokens, w.as<float>() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
+                        } else {
+                          panel_tokens(tile_tokens, w.as<std::uint16_t>() + p * panel_size, x, cols, t0, y, w.rows,
+                                       r0, valid);
+                        }
+                      });
 }
 
 }  // namespace qguard::kernels
