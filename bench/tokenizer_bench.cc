@@ -91,6 +91,23 @@ int main(int argc, char** argv) {
       fmt::print("encode {}: {:.1f} MB/s per CPU second, one thread ({} bytes, {} tokens, {:.2f} bytes/token)\n", name, rate,
                  text.size(), tokens, static_cast<double>(text.size()) / static_cast<double>(tokens));
     }
+    // Linear time on hostile shapes: 4x the input should take about 4x the time (a quadratic step: 16x).
+    const std::pair<const char*, std::string> shapes[] = {
+        {"one long word", "a"}, {"spaces", " "}, {"newlines", "\n"}, {"digits", "7"}, {"punctuation", "!"},
+        {"tabs and nbsp", "\t\xC2\xA0"}};
+    for (const auto& [name, unit] : shapes) {
+      std::string small, large;
+      while (small.size() < 128 * 1024) small += unit;
+      while (large.size() < 4 * small.size()) large += unit;
+      double begin = cpu_seconds();
+      tokenizer.encode(small);
+      const double small_seconds = cpu_seconds() - begin;
+      begin = cpu_seconds();
+      tokenizer.encode(large);
+      const double large_seconds = cpu_seconds() - begin;
+      fmt::print("scaling {}: {:.3f} s for {} bytes, {:.3f} s for 4x ({:.1f}x)\n", name, small_seconds, small.size(),
+                 large_seconds, large_seconds / small_seconds);
+    }
   } catch (const qguard::Error& e) {
     fmt::print(stderr, "tokenizer_bench: {} (run scripts/fetch_tokenizer.sh for the default tokenizer)\n", e.what());
     return 1;

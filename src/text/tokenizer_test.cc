@@ -323,30 +323,17 @@ TEST_CASE("invalid UTF-8 is a typed error naming the byte offset, never a crash"
   CHECK(rejected > 1000);
 }
 
-TEST_CASE("extremely long inputs encode in linear time") {
+// How the time grows with the length is measured by bench/tokenizer_bench ("scaling" lines): no
+// test here depends on timing.
+TEST_CASE("extremely long inputs of every shape encode and decode back") {
   const Tokenizer& tokenizer = qwen3();
-  const auto cpu_seconds = [](const std::function<void()>& action) {
-    const std::clock_t start = std::clock();
-    action();
-    return static_cast<double>(std::clock() - start) / CLOCKS_PER_SEC;
-  };
   const std::vector<std::pair<const char*, std::string>> shapes = {
       {"one long word", "a"}, {"spaces", " "}, {"newlines", "\n"}, {"digits", "7"}, {"punctuation", "!"},
       {"mixed prose", "The quick brown fox, 42 times \xE4\xB8\xAD\xE6\x96\x87! \n"}, {"tabs and nbsp", "\t\xC2\xA0"}};
-  constexpr std::size_t kSmall = 128 * 1024;
   for (const auto& [name, unit] : shapes) {
-    std::string small, large;
-    while (small.size() < kSmall) small += unit;
-    while (large.size() < 4 * kSmall) large += unit;
-    Ids ids;
-    const double small_seconds = cpu_seconds([&] { tokenizer.encode(small); });
-    const double large_seconds = cpu_seconds([&] { ids = tokenizer.encode(large); });
-    CHECK(tokenizer.decode(ids) == large);
-    // Linear: 4x the input takes about 4x the time (BPE of one huge word is O(n log n) and its
-    // heap outgrows the caches, which adds some); a quadratic step would take 16x. The floor
-    // keeps timer noise out of tiny timings.
-    CHECK_MESSAGE(large_seconds < 10 * std::max(small_seconds, 0.005),
-                  fmt::format("{}: {:.3f}s for {} bytes, {:.3f}s for 4x", name, small_seconds, small.size(), large_seconds));
+    std::string large;
+    while (large.size() < 512 * 1024) large += unit;
+    CHECK_MESSAGE(tokenizer.decode(tokenizer.encode(large)) == large, name);
   }
 }
 
