@@ -1,14 +1,12 @@
-#include "kernels/ops.hpp"
-
+// Row-wise kernels of the Qwen3 forward pass, on contiguous f32 arrays (one build per target).
 #include <algorithm>
 #include <cmath>
 
-#include <xsimd/xsimd.hpp>
+#include "kernels/target.hpp"
 
-namespace qguard::kernels {
+namespace qguard::kernels::QGUARD_TARGET {
 namespace {
-using Batch = xsimd::batch<float>;
-constexpr std::size_t kLanes = Batch::size;
+using Batch = FloatBatch;
 }  // namespace
 
 float dot(const float* a, const float* b, std::size_t n) {
@@ -55,4 +53,4 @@ void silu_mul(float* gate, const float* up, std::size_t n) {
   for (; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
 }
 
-}  // namespace qguard::kernels
+}  // namespace qguard::kernels::QGUARD_TARGET
