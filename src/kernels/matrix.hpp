@@ -76,7 +76,7 @@ struct LayerInput {
   Target target = Target::kBaseline;
   std::vector<std::int8_t> q;             // int8: [tokens, padded cols]
   std::vector<float> scales;              // int8: [tokens, blocks]
-  std::vector<std::int32_t> block_sums;   // int8: [tokens, blocks], Σ q over the block
+  std::vector<std::int32_t> vnni_offsets;  // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
 };
 
 struct AttentionShape {

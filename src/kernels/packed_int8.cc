@@ -9,7 +9,7 @@
 //   16-31 × 4 inputs: what one 16-lane vpdpbusd accumulates when every lane sums 4 products. vpdpbusd
 //   multiplies unsigned by signed bytes, so weights are stored offset by +128 (u = q + 128, in
 //   [1, 255]) and the activations stay signed: Σ u·a = Σ q·a + 128 Σ a, and the accumulators start
-//   at -128 Σ a (the block's activation sum, computed when quantizing). No intermediate can overflow.
+//   at -128 Σ a (LayerInput::vnni_offsets, computed when quantizing). No intermediate can overflow.
 // - AVX2 (and the portable baseline, in scalar code): panels of 16 rows; a group is 64 bytes, rows
 //   0-7 × 4 inputs then rows 8-15. vpmaddubsw multiplies unsigned by signed bytes with 16-bit
 //   saturating pair sums, so it gets |a| and w · sign(a): 2 · 127 · 127 < 2^15 never saturates.
@@ -25,7 +25,7 @@ namespace {
 constexpr int kGroup = 4;  // inputs summed per int32 lane
 #if defined(__AVX512F__)
 constexpr int kInt8PanelRows = 32;
-constexpr int kTokensPerTile = 6;  // 6 tokens × 2 vectors: 12 int32 + 12 f32 accumulators of 32 registers
+constexpr int kTokensPerTile = 12;  // 12 tokens × 2 vectors: 24 int32 accumulators of 32 registers
 #else
 constexpr int kInt8PanelRows = 16;
 constexpr int kTokensPerTile = 3;  // 3 tokens × 2 vectors: 6 accumulators, no spills on AVX2
@@ -38,8 +38,20 @@ std::size_t padded_rows(int rows) {
   return (static_cast<std::size_t>(rows) + kInt8PanelRows - 1) / kInt8PanelRows * kInt8PanelRows;
 }
 
-// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span).
-float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
+// Rounded int32 lanes narrowed to int8 at `q` (they are within [-127, 127]).
+inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
+#if defined(__AVX512F__)
+  _mm512_mask_cvtepi32_storeu_epi8(q, 0xffff, rounded);
+#else
+  alignas(64) std::int32_t lanes[kLanes];
+  rounded.store_aligned(lanes);
+  for (std::size_t j = 0; j < kLanes; ++j) q[j] = static_cast<std::int8_t>(lanes[j]);
+#endif
+}
+
+// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span)
+// and Σ q in `sum`.
+float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t& sum) {
   FloatBatch peak(0.f);
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, xsimd::abs(FloatBatch::load_unaligned(v + i)));
@@ -49,23 +61,29 @@ float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
   for (; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
 
   const float inverse = amax > 0.f ? 127.f / amax : 0.f;
+  xsimd::batch<std::int32_t> total(0);
   for (i = 0; i + kLanes <= n; i += kLanes) {
-    alignas(64) std::int32_t rounded[kLanes];
-    xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse)).store_aligned(rounded);
-    for (std::size_t j = 0; j < kLanes; ++j) q[i + j] = static_cast<std::int8_t>(rounded[j]);
+    const auto rounded = xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse));
+    total += rounded;
+    store_int8(rounded, q + i);
   }
-  for (; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
+  sum = xsimd::hadd(total);
+  for (; i < n; ++i) sum += q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
   return amax / 127.f;
 }
 
 // The f32 sums of one token over the panel's rows, and how they are stored.
 #if defined(__AVX512F__)
-struct RowSums {
-  __m512 half[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+// With 12 tokens × 2 vectors of int32 accumulators in registers, the f32 sums live in memory (L1):
+// they are touched once per block of 16 vpdpbusd per accumulator.
+struct alignas(64) RowSums {
+  float lane[kInt8PanelRows] = {};
 };
 
 void store_row(const RowSums& sums, const float* row_scales, float* out) {
-  for (int h = 0; h < 2; ++h) _mm512_storeu_ps(out + 16 * h, _mm512_mul_ps(sums.half[h], _mm512_loadu_ps(row_scales + 16 * h)));
+  for (int h = 0; h < 2; ++h) {
+    _mm512_storeu_ps(out + 16 * h, _mm512_mul_ps(_mm512_load_ps(sums.lane + 16 * h), _mm512_loadu_ps(row_scales + 16 * h)));
+  }
 }
 
 // acc += Σ_{i<4} u[4·lane + i] · a[i] per lane. GCC 12 wraps the intrinsic in register copies that
@@ -77,10 +95,10 @@ inline __m512i dpbusd(__m512i acc, __m512i u, __m512i a) {
 
 template <int TB>
 void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* sums_of_blocks, std::size_t blocks, RowSums* sums) {
+          const std::int32_t* const* offsets, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     __m512i acc[TB][2];
-    for (int j = 0; j < TB; ++j) acc[j][0] = acc[j][1] = _mm512_set1_epi32(-128 * sums_of_blocks[j][b]);
+    for (int j = 0; j < TB; ++j) acc[j][0] = acc[j][1] = _mm512_set1_epi32(offsets[j][b]);
     const std::uint8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
     const std::size_t c0 = b * kInt8Block;
     for (int g = 0; g < kGroupsPerBlock; ++g, group += kGroupBytes) {
@@ -96,7 +114,10 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
     }
     for (int j = 0; j < TB; ++j) {
       const __m512 scale = _mm512_set1_ps(xs[j][b]);
-      for (int h = 0; h < 2; ++h) sums[j].half[h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][h]), scale, sums[j].half[h]);
+      for (int h = 0; h < 2; ++h) {
+        float* lane = sums[j].lane + 16 * h;
+        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][h]), scale, _mm512_load_ps(lane)));
+      }
     }
   }
 }
@@ -119,7 +140,7 @@ inline __m256i dot4(__m256i acc, __m256i a, __m256i w) {
 
 template <int TB>
 void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* /*sums_of_blocks*/, std::size_t blocks, RowSums* sums) {
+          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     __m256i acc[TB][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_si256();
@@ -156,7 +177,7 @@ void store_row(const RowSums& sums, const float* row_scales, float* out) {
 
 template <int TB>
 void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* /*sums_of_blocks*/, std::size_t blocks, RowSums* sums) {
+          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     for (int j = 0; j < TB; ++j) {
       std::int32_t acc[kInt8PanelRows] = {};
@@ -179,14 +200,14 @@ void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padd
                 const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
   const std::int8_t* xq[TB];
   const float* xs[TB];
-  const std::int32_t* block_sums[TB];
+  const std::int32_t* offsets[TB];
   for (int j = 0; j < TB; ++j) {
     xq[j] = x.q.data() + (t0 + j) * padded;
     xs[j] = x.scales.data() + (t0 + j) * blocks;
-    block_sums[j] = x.block_sums.data() + (t0 + j) * blocks;
+    offsets[j] = x.vnni_offsets.data() + (t0 + j) * blocks;
   }
   RowSums sums[TB];
-  tile<TB>(panel, xq, xs, block_sums, blocks, sums);
+  tile<TB>(panel, xq, xs, offsets, blocks, sums);
   for (int j = 0; j < TB; ++j) {
     float* out = y + (t0 + j) * ldy + r0;
     if (valid == kInt8PanelRows) {
@@ -241,7 +262,8 @@ PackedMatrix pack_int8(const MatrixView& w) {
     scales[r] = 0.f;
     if (r < static_cast<std::size_t>(w.rows)) {
       copy_row(w, static_cast<int>(r), row.data());
-      scales[r] = quantize_span(row.data(), row.size(), q.data());
+      std::int32_t sum;
+      scales[r] = quantize_span(row.data(), row.size(), q.data(), sum);
     }
     auto* panel = reinterpret_cast<std::uint8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
     const std::size_t lane = r % kInt8PanelRows;
@@ -258,15 +280,13 @@ void quantize_input(ThreadPool& pool, LayerInput& in) {
   const std::size_t cols = in.cols, padded = padded_cols(in.cols), blocks = padded / kInt8Block;
   in.q.assign(in.tokens * padded, 0);
   in.scales.assign(in.tokens * blocks, 0.f);
-  in.block_sums.assign(in.tokens * blocks, 0);
+  in.vnni_offsets.assign(in.tokens * blocks, 0);
   auto quantize_token = [&](std::size_t t) {
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
-      std::int8_t* q = &in.q[t * padded + c0];
-      in.scales[t * blocks + b] = quantize_span(in.x + t * cols + c0, n, q);
-      std::int32_t sum = 0;
-      for (std::size_t i = 0; i < n; ++i) sum += q[i];
-      in.block_sums[t * blocks + b] = sum;
+      std::int32_t sum;
+      in.scales[t * blocks + b] = quantize_span(in.x + t * cols + c0, n, &in.q[t * padded + c0], sum);
+      in.vnni_offsets[t * blocks + b] = -128 * sum;
     }
   };
   // Spread over the pool only when there is enough work to pay for waking it.

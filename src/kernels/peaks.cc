@@ -44,19 +44,24 @@ double f32_fma_ops(PeakClock::time_point deadline) {
 // has no 8-bit dot-product instructions (the scalar baseline).
 double int8_dot_ops(PeakClock::time_point deadline) {
 #if defined(__AVX512F__)
-  __m512i acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = _mm512_set1_epi32(0x01020304 * (c + 1));
+  // Named accumulators: GCC keeps an array of them in memory around the inline assembly.
   const __m512i weights = _mm512_set1_epi8(3);
+  __m512i a0 = _mm512_set1_epi32(1), a1 = _mm512_set1_epi32(2), a2 = _mm512_set1_epi32(3), a3 = _mm512_set1_epi32(4),
+          a4 = _mm512_set1_epi32(5), a5 = _mm512_set1_epi32(6), a6 = _mm512_set1_epi32(7), a7 = _mm512_set1_epi32(8),
+          a8 = _mm512_set1_epi32(9), a9 = _mm512_set1_epi32(10), a10 = _mm512_set1_epi32(11),
+          a11 = _mm512_set1_epi32(12);
   double ops = 0;
   while (PeakClock::now() < deadline) {
     for (int i = 0; i < kBlock; ++i) {
-#pragma GCC unroll 16
-      for (int c = 0; c < kChains; ++c) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc[c]) : "v"(acc[c]), "v"(weights));
+      for (__m512i* a : {&a0, &a1, &a2, &a3, &a4, &a5, &a6, &a7, &a8, &a9, &a10, &a11}) {
+        __asm__("vpdpbusd %1, %0, %0" : "+v"(*a) : "v"(weights));
+      }
     }
     ops += 2.0 * kBlock * kChains * 64;  // 64 products per instruction
   }
-  __m512i sum = acc[0];
-  for (int c = 1; c < kChains; ++c) sum = _mm512_add_epi32(sum, acc[c]);
+  __m512i sum = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  sum = _mm512_add_epi32(sum, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
   keep(sum);
   return ops;
 #elif defined(__AVX2__)
