@@ -42,6 +42,19 @@ FloatBatch sum_across(const FloatBatch* v) {
 FloatBatch sum_across(const FloatBatch* v) { return xsimd::haddp(v); }
 #endif
 
+// dst[0 .. C·kLanes) = scale · Σ_k p[k · kRows] · value[k · stride + 0 .. C·kLanes): C accumulators in
+// registers (a compile-time count, so they stay there).
+template <int C>
+void weighted_sum(const float* p, const float* value, std::size_t stride, int keys, float scale, float* dst) {
+  FloatBatch acc[C];
+  for (auto& a : acc) a = FloatBatch(0.f);
+  for (int k = 0; k < keys; ++k, value += stride) {
+    const FloatBatch pk(p[k * kRows]);
+    for (int c = 0; c < C; ++c) acc[c] = xsimd::fma(pk, FloatBatch::load_unaligned(value + c * kRows), acc[c]);
+  }
+  for (int c = 0; c < C; ++c) (acc[c] * FloatBatch(scale)).store_unaligned(dst + c * kRows);
+}
+
 struct Scratch {
   std::vector<float> queries;  // [kRows, head_dim], pre-scaled by 1/sqrt(head_dim); zero past the end
   std::vector<float> scores;   // [keys, kRows]
@@ -107,24 +120,20 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   alignas(64) float inverse[kRows];
   (FloatBatch(1.f) / xsimd::select(total == FloatBatch(0.f), FloatBatch(1.f), total)).store_aligned(inverse);
 
-  // out[row] = Σ_k p[k][row] · V[k] / total[row], a few head_dim chunks at a time.
-  for (int c0 = 0; c0 < hd; c0 += kMaxChunks * kRows) {
-    const int span = std::min(kMaxChunks * kRows, hd - c0);
-    for (int i = 0; i < rows; ++i) {
-      FloatBatch acc[kMaxChunks];
-      for (auto& a : acc) a = FloatBatch(0.f);
-      float tail[kMaxChunks * kRows] = {};
-      const int full = span / kRows;
-      for (int k = 0; k < keys_seen; ++k) {
-        const float pk = scratch.scores[static_cast<std::size_t>(k) * kRows + i];
-        const float* value = values + k * kv_stride + static_cast<std::size_t>(kv_head) * hd + c0;
-        const FloatBatch pb(pk);
-        for (int c = 0; c < full; ++c) acc[c] = xsimd::fma(pb, FloatBatch::load_unaligned(value + c * kRows), acc[c]);
-        for (int d = full * kRows; d < span; ++d) tail[d] += pk * value[d];
-      }
-      float* dst = out + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd + c0;
-      for (int c = 0; c < full; ++c) (acc[c] * FloatBatch(inverse[i])).store_unaligned(dst + c * kRows);
-      for (int d = full * kRows; d < span; ++d) dst[d] = tail[d] * inverse[i];
+  // out[row] = Σ_k p[k][row] · V[k] / total[row], up to kMaxChunks vectors of head_dim at a time.
+  for (int i = 0; i < rows; ++i) {
+    float* dst = out + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    const float* p = scratch.scores.data() + i;
+    const float* value = values + static_cast<std::size_t>(kv_head) * hd;
+    int d = 0;
+    for (; d + kMaxChunks * kRows <= hd; d += kMaxChunks * kRows) {
+      weighted_sum<kMaxChunks>(p, value + d, kv_stride, keys_seen, inverse[i], dst + d);
+    }
+    for (; d + kRows <= hd; d += kRows) weighted_sum<1>(p, value + d, kv_stride, keys_seen, inverse[i], dst + d);
+    for (; d < hd; ++d) {  // a head_dim that is not a multiple of kLanes
+      float sum = 0.f;
+      for (int k = 0; k < keys_seen; ++k) sum += p[k * kRows] * value[k * kv_stride + d];
+      dst[d] = sum * inverse[i];
     }
   }
 }
