@@ -67,13 +67,16 @@ void weighted_sum(const float* p, std::size_t p_stride, const float* value, std:
   }
 }
 
+// Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache seen).
 struct Scratch {
-  std::vector<float> queries;  // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
-  std::vector<float> scores;   // [kRows, keys rounded up to kLanes]
+  std::vector<float> queries;   // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
+  std::vector<float> scores;    // [kRows, keys rounded up to kLanes]
+  std::vector<float> gathered;  // the caller's: every kv head's keys_t, then every kv head's values_g
 };
+thread_local Scratch scratch;
 
 void attend_block(const AttentionShape& s, int kv_head, int first_row, const float* q, const float* keys_t,
-                  std::size_t padded, const float* values_g, float* out, Scratch& scratch) {
+                  std::size_t padded, const float* values_g, float* out) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
   const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd;
   const int rows = std::min(kRows, s.tokens * group - first_row);
@@ -144,7 +147,8 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
 // The few query rows of one kv head that a decode step has, straight from the cache: the rows are
 // too few to pay for gathering the head's keys and values, which are read just once here.
 void attend_rows(const AttentionShape& s, int kv_head, const float* q, const float* keys, const float* values,
-                 float* out, std::vector<float>& scores) {
+                 float* out) {
+  std::vector<float>& scores = scratch.scores;
   const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
   const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd, kv_stride = static_cast<std::size_t>(s.kv_heads) * hd;
   const std::size_t offset = static_cast<std::size_t>(kv_head) * hd;
@@ -178,25 +182,20 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
   const int group = s.heads / s.kv_heads;
   const int blocks = (s.tokens * group + kRows - 1) / kRows;
   if (s.tokens * group <= kRows / 2) {  // a decode step (or two)
-    pool.parallel_for(s.kv_heads, [&](std::size_t g) {
-      thread_local std::vector<float> scores;
-      attend_rows(s, static_cast<int>(g), q, keys, values, out, scores);
-    });
+    pool.parallel_for(s.kv_heads, [&](std::size_t g) { attend_rows(s, static_cast<int>(g), q, keys, values, out); });
     return;
   }
   const std::size_t padded = round_up(s.length, kRows), per_head = padded * s.head_dim;
-  thread_local std::vector<float> gathered;  // the caller's: grows to the longest cache seen
-  gathered.resize(2 * per_head * s.kv_heads);
-  float* const keys_t = gathered.data();
+  scratch.gathered.resize(2 * per_head * s.kv_heads);
+  float* const keys_t = scratch.gathered.data();
   float* const values_g = keys_t + per_head * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {
     gather_head(s, keys, values, static_cast<int>(g), padded, keys_t + g * per_head, values_g + g * per_head);
   });
   pool.parallel_for(static_cast<std::size_t>(s.kv_heads) * blocks, [&](std::size_t task) {
-    thread_local Scratch scratch;
     const int kv_head = static_cast<int>(task) / blocks, block = static_cast<int>(task) % blocks;
     attend_block(s, kv_head, block * kRows, q, keys_t + kv_head * per_head, padded, values_g + kv_head * per_head,
-                 out, scratch);
+                 out);
   });
 }
 
