@@ -3,6 +3,7 @@
 # dependencies (`pkg-config --static --libs qguard` links a C program against libqguard.a).
 set(pc_install_dir ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 file(RELATIVE_PATH pc_to_prefix /${pc_install_dir} /)
+string(REGEX REPLACE "/$" "" pc_to_prefix "${pc_to_prefix}")
 if(BUILD_SHARED_LIBS)
   set(pc_libs_private "")
   set(pc_requires_private "")
