@@ -15,7 +15,7 @@ for package in "${packages[@]}"; do
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
-install=(apt-get install -y -qq --no-install-recommends "${missing[@]}")
+install=(apt-get install -y --no-install-recommends "${missing[@]}")
 if [[ $(id -u) -ne 0 ]]; then
   echo "Missing Debian packages. Install them as root, then run this again:" >&2
   echo "  apt-get update && ${install[*]}" >&2
@@ -24,4 +24,4 @@ fi
 echo "== installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-"${install[@]}" >/dev/null
+"${install[@]}" -qq >/dev/null
