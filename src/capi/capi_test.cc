@@ -48,9 +48,9 @@ void check_same(const qguard_verdict& c, const Verdict& cpp) {
 
 TEST_CASE("version and names") {
   CHECK(std::string(qguard_version()) == QGUARD_VERSION_STRING);
-  CHECK(std::string(qguard_version()) ==
-        std::to_string(QGUARD_VERSION_MAJOR) + "." + std::to_string(QGUARD_VERSION_MINOR) + "." +
-            std::to_string(QGUARD_VERSION_PATCH));
+  CHECK(std::string(qguard_version()) == std::to_string(QGUARD_VERSION_MAJOR) + "." +
+                                             std::to_string(QGUARD_VERSION_MINOR) + "." +
+                                             std::to_string(QGUARD_VERSION_PATCH));
   CHECK(std::string(qguard_status_name(QGUARD_OK)) == "ok");
   CHECK(std::string(qguard_status_name(QGUARD_NOT_FOUND)) == "not_found");
   CHECK(std::string(qguard_status_name(QGUARD_MALFORMED_OUTPUT)) == "malformed_output");
@@ -207,7 +207,8 @@ TEST_CASE("the last error belongs to its thread, and threads share a classifier"
     other_thread_error = qguard_last_error();
     CHECK(qguard_moderate_prompt(classifier, prompt.data(), prompt.size(), &results[0]) == QGUARD_OK);
   });
-  std::thread b([&] { CHECK(qguard_moderate_prompt(classifier, prompt.data(), prompt.size(), &results[1]) == QGUARD_OK); });
+  std::thread b(
+      [&] { CHECK(qguard_moderate_prompt(classifier, prompt.data(), prompt.size(), &results[1]) == QGUARD_OK); });
   a.join();
   b.join();
   CHECK(other_thread_error.empty());

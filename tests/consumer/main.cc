@@ -26,7 +26,8 @@ int main(int argc, char** argv) {
   }
   try {
     const qguard::Classifier guard = qguard::Classifier::load(argv[1]);
-    const qguard::Verdict verdict = argc == 3 ? guard.moderate_prompt(argv[2]) : guard.moderate_response(argv[2], argv[3]);
+    const qguard::Verdict verdict =
+        argc == 3 ? guard.moderate_prompt(argv[2]) : guard.moderate_response(argv[2], argv[3]);
     std::printf("%s\n", qguard::to_json(verdict).c_str());
   } catch (const qguard::Error& e) {
     std::fprintf(stderr, "consumer: %s\n", qguard::to_json(e).c_str());
