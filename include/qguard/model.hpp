@@ -81,7 +81,6 @@ class QGUARD_API Model {
     std::unique_ptr<State> state_;
   };
 
-
  private:
   struct State;
   friend struct ModelAccess;  // the library's other rooms reach the decoder through it

@@ -35,6 +35,14 @@ const Classifier& cpp_classifier() {
 
 qguard_message message(qguard_role role, const char* text) { return {role, text, std::strlen(text)}; }
 
+// Stores any int in a C enum field, as a C program may (a C++ assignment of a value outside the
+// enumerators' range would itself be undefined).
+template <class CEnum>
+void store_int(CEnum& field, int value) {
+  static_assert(sizeof field == sizeof value);
+  std::memcpy(&field, &value, sizeof value);
+}
+
 void check_same(const qguard_verdict& c, const Verdict& cpp) {
   CHECK(c.severity == static_cast<int>(cpp.severity));
   std::uint32_t bits = 0;
@@ -61,7 +69,6 @@ TEST_CASE("version and names") {
   CHECK(std::string(qguard_category_name(QGUARD_PII)) == "PII");
   CHECK(std::string(qguard_category_name(QGUARD_JAILBREAK)) == "Jailbreak");
   CHECK(qguard_category_name(static_cast<qguard_category>(QGUARD_CATEGORY_COUNT)) == nullptr);
-  CHECK(qguard_category_name(static_cast<qguard_category>(-1)) == nullptr);
 }
 
 TEST_CASE("every ErrorCode has its status, in order") {
@@ -96,10 +103,10 @@ TEST_CASE("options: defaults as the Classifier's, checked sizes and ranges") {
   bad.struct_size = sizeof options + 8;
   load_fails(bad, "newer qguard");
   bad = options;
-  bad.mode = static_cast<qguard_mode>(7);
+  store_int(bad.mode, 7);
   load_fails(bad, "mode");
   bad = options;
-  bad.weights = static_cast<qguard_weights>(-1);
+  store_int(bad.weights, -1);
   load_fails(bad, "weights");
   bad = options;
   bad.match_special_tokens = 2;
@@ -184,7 +191,7 @@ TEST_CASE("bad arguments give a status and a message, and leave the verdict alon
   fails(qguard_moderate_conversation(classifier, nullptr, 2, &v), QGUARD_INVALID_ARGUMENT, "messages is NULL");
   qguard_message messages[] = {message(QGUARD_ROLE_ASSISTANT, "first")};
   fails(qguard_moderate_conversation(classifier, messages, 1, &v), QGUARD_INVALID_ARGUMENT, "");
-  messages[0].role = static_cast<qguard_role>(9);
+  store_int(messages[0].role, 9);
   fails(qguard_moderate_label(classifier, messages, 1, &v), QGUARD_INVALID_ARGUMENT, "role is out of range");
   messages[0] = {QGUARD_ROLE_USER, nullptr, 4};
   fails(qguard_moderate_label(classifier, messages, 1, &v), QGUARD_INVALID_ARGUMENT, "content is NULL");

@@ -63,7 +63,16 @@ void require(bool condition, const char* message) {
   if (!condition) throw Error(ErrorCode::kInvalidArgument, message);
 }
 
-// C enums may arrive holding any int.
+// A C enum may arrive holding any int; reading it as the C++ enum type would be undefined behaviour
+// for values outside the enumerators' range, so it is read as the int it is.
+template <class CEnum>
+int int_of(const CEnum& value) {
+  static_assert(sizeof(CEnum) == sizeof(int));
+  int result;
+  std::memcpy(&result, &value, sizeof result);
+  return result;
+}
+
 bool in_range(int value, int low, int high) { return value >= low && value <= high; }
 
 std::string_view view(const char* data, std::size_t length, const char* name) {
@@ -80,16 +89,17 @@ Classifier::Options classifier_options(const qguard_options* given) {
             "qguard_options.struct_size is larger than this library's: the program was built against a newer qguard");
     std::memcpy(&c, given, given->struct_size);
   }
-  require(in_range(c.mode, QGUARD_MODE_FAST, QGUARD_MODE_REFERENCE), "qguard_options.mode is out of range");
-  require(in_range(c.weights, QGUARD_WEIGHTS_AUTO, QGUARD_WEIGHTS_INT8), "qguard_options.weights is out of range");
+  const int mode = int_of(c.mode), weights = int_of(c.weights);
+  require(in_range(mode, QGUARD_MODE_FAST, QGUARD_MODE_REFERENCE), "qguard_options.mode is out of range");
+  require(in_range(weights, QGUARD_WEIGHTS_AUTO, QGUARD_WEIGHTS_INT8), "qguard_options.weights is out of range");
   require(c.match_special_tokens == 0 || c.match_special_tokens == 1,
           "qguard_options.match_special_tokens must be 0 or 1");
   Classifier::Options options;
   options.threads = c.threads;
-  options.mode = c.mode == QGUARD_MODE_FAST ? DecodingMode::kFast : DecodingMode::kReference;
+  options.mode = mode == QGUARD_MODE_FAST ? DecodingMode::kFast : DecodingMode::kReference;
   constexpr WeightFormat kWeightFormats[] = {WeightFormat::kAuto, WeightFormat::kF32, WeightFormat::kBF16,
                                              WeightFormat::kInt8};
-  options.weights = kWeightFormats[c.weights];
+  options.weights = kWeightFormats[weights];
   options.pack_cache_dir = c.pack_cache_dir == nullptr ? "" : c.pack_cache_dir;
   options.max_input_tokens = c.max_input_tokens;
   options.max_new_tokens = c.max_new_tokens;
@@ -102,9 +112,10 @@ Conversation conversation(const qguard_message* messages, std::size_t count) {
   Conversation result;
   for (std::size_t i = 0; i < count; ++i) {
     const qguard_message& m = messages[i];
-    require(in_range(m.role, QGUARD_ROLE_SYSTEM, QGUARD_ROLE_ASSISTANT), "a message's role is out of range");
+    const int role = int_of(m.role);
+    require(in_range(role, QGUARD_ROLE_SYSTEM, QGUARD_ROLE_ASSISTANT), "a message's role is out of range");
     constexpr Role kRoles[] = {Role::kSystem, Role::kUser, Role::kAssistant};
-    result.push_back({kRoles[m.role], std::string(view(m.content, m.content_length, "a message's content"))});
+    result.push_back({kRoles[role], std::string(view(m.content, m.content_length, "a message's content"))});
   }
   return result;
 }
@@ -184,20 +195,23 @@ const char* qguard_last_error(void) { return last_error.c_str(); }
 const char* qguard_version(void) { return QGUARD_VERSION_STRING; }
 
 const char* qguard_status_name(qguard_status status) {
-  if (status == QGUARD_OK) return "ok";
-  if (status == QGUARD_INTERNAL_ERROR) return "internal_error";
+  const int value = int_of(status);
+  if (value == QGUARD_OK) return "ok";
+  if (value == QGUARD_INTERNAL_ERROR) return "internal_error";
   for (int code = 0; code <= static_cast<int>(ErrorCode::kMalformedOutput); ++code) {
-    if (status_of(static_cast<ErrorCode>(code)) == status) return to_string(static_cast<ErrorCode>(code));
+    if (status_of(static_cast<ErrorCode>(code)) == value) return to_string(static_cast<ErrorCode>(code));
   }
   return nullptr;
 }
 
 const char* qguard_severity_name(qguard_severity severity) {
-  return in_range(severity, QGUARD_SAFE, QGUARD_UNSAFE) ? to_string(static_cast<Severity>(severity)) : nullptr;
+  const int value = int_of(severity);
+  return in_range(value, QGUARD_SAFE, QGUARD_UNSAFE) ? to_string(static_cast<Severity>(value)) : nullptr;
 }
 
 const char* qguard_category_name(qguard_category category) {
-  return in_range(category, 0, kCategoryCount - 1) ? to_string(static_cast<Category>(category)) : nullptr;
+  const int value = int_of(category);
+  return in_range(value, 0, kCategoryCount - 1) ? to_string(static_cast<Category>(value)) : nullptr;
 }
 
 }  // extern "C"
