@@ -30,7 +30,7 @@ extern "C" {
 
 typedef struct qguard_classifier qguard_classifier;
 
-/* QGUARD_OK, then one value per qguard::ErrorCode in its order (docs/architecture.md). */
+/* QGUARD_OK, then one value per qguard::ErrorCode in its order (qguard/error.hpp). */
 typedef enum {
   QGUARD_OK = 0,
   QGUARD_NOT_FOUND = 1,          /* a file or directory does not exist or cannot be opened */
