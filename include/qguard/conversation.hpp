@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
 enum class Role { kSystem, kUser, kAssistant };
@@ -23,19 +25,19 @@ using Conversation = std::vector<Message>;
 enum class ModerationKind { kPrompt, kResponse };
 
 // "system", "user", "assistant": the names chat APIs use in their JSON.
-const char* to_string(Role role) noexcept;
+QGUARD_API const char* to_string(Role role) noexcept;
 
 // The role with that exact (lower-case) name, or nullopt.
-std::optional<Role> role_from_string(std::string_view name) noexcept;
+QGUARD_API std::optional<Role> role_from_string(std::string_view name) noexcept;
 
 // Prompt moderation when the last message is a user message, response moderation when it is an
 // assistant message. Throws Error(kInvalidArgument) for a conversation render_prompt rejects.
-ModerationKind moderation_kind(const Conversation& conversation);
+QGUARD_API ModerationKind moderation_kind(const Conversation& conversation);
 
 // The exact text Qwen3Guard-Gen's chat template produces for `conversation`, ready to tokenize.
 // Throws Error(kInvalidArgument) when the conversation is empty, ends with a system message, has a
 // system message anywhere but first, or starts with an assistant message; Error(kInvalidUtf8) when
 // a message's content is not valid UTF-8.
-std::string render_prompt(const Conversation& conversation);
+QGUARD_API std::string render_prompt(const Conversation& conversation);
 
 }  // namespace qguard

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
 enum class ErrorCode {
@@ -22,9 +24,9 @@ enum class ErrorCode {
 };
 
 // Stable snake_case name of a code, e.g. "missing_tensor"; used in JSON error objects.
-const char* to_string(ErrorCode code) noexcept;
+QGUARD_API const char* to_string(ErrorCode code) noexcept;
 
-class Error : public std::runtime_error {
+class QGUARD_API Error : public std::runtime_error {
  public:
   Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
   ErrorCode code() const noexcept { return code_; }
@@ -34,6 +36,6 @@ class Error : public std::runtime_error {
 };
 
 // {"code": "input_too_long", "message": "..."} on one line.
-std::string to_json(const Error& error);
+QGUARD_API std::string to_json(const Error& error);
 
 }  // namespace qguard

@@ -5,8 +5,10 @@
 #include <string>
 #include <string_view>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
-std::string to_json_string(std::string_view text);
+QGUARD_API std::string to_json_string(std::string_view text);
 
 }  // namespace qguard

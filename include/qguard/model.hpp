@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
 // How weight matrices are held in memory. kAuto keeps the checkpoint's dtype (BF16 stays BF16 and
@@ -21,20 +23,26 @@ enum class WeightFormat { kAuto, kF32, kBF16, kInt8 };
 
 struct ModelInfo {
   std::string architecture;  // "Qwen3ForCausalLM"
-  int hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads, head_dim, vocab_size;
-  int max_position_embeddings;
-  bool tie_word_embeddings;
-  std::int64_t parameters;
+  int hidden_size = 0;
+  int intermediate_size = 0;
+  int num_layers = 0;
+  int num_heads = 0;
+  int num_kv_heads = 0;
+  int head_dim = 0;
+  int vocab_size = 0;
+  int max_position_embeddings = 0;
+  bool tie_word_embeddings = false;
+  std::int64_t parameters = 0;
   std::vector<std::string> file_dtypes;  // distinct tensor dtypes in the files, e.g. {"BF16"}
   std::string weight_format;             // how layer matrices are held: "F32", "BF16" or "INT8"
-  std::size_t bytes_mapped;              // size of the memory-mapped checkpoint files
-  std::size_t weight_bytes;              // bytes of matrix storage used for compute
+  std::size_t bytes_mapped = 0;          // size of the memory-mapped checkpoint files
+  std::size_t weight_bytes = 0;          // bytes of matrix storage used for compute
   // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>" or
   // "not written: <reason>" (the load succeeded; only the cache failed).
   std::string pack_cache;
 };
 
-class Model {
+class QGUARD_API Model {
  public:
   struct Options {
     int threads = 0;  // worker threads for one forward pass, the caller included; 0 = one per core
@@ -73,12 +81,11 @@ class Model {
     std::unique_ptr<State> state_;
   };
 
-  struct Impl;
-  const Impl& impl() const { return *impl_; }  // for qguard's own classes
-
  private:
-  explicit Model(std::unique_ptr<Impl> impl);
-  std::unique_ptr<Impl> impl_;
+  struct State;
+  friend struct ModelAccess;  // the library's other rooms reach the decoder through it
+  explicit Model(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace qguard

@@ -17,6 +17,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
 // Whether the text of added tokens (<|im_start|>, <|im_end|>, <think>, ...) becomes their single id
@@ -30,7 +32,7 @@ struct Segment {
   SpecialTokens special;
 };
 
-class Tokenizer {
+class QGUARD_API Tokenizer {
  public:
   // `path_or_dir`: a tokenizer.json file, or a directory holding one.
   // Throws Error(kNotFound) if there is no such file, Error(kMalformedJson) if it does not parse or
@@ -66,9 +68,9 @@ class Tokenizer {
   std::size_t vocab_size() const;
 
  private:
-  struct Impl;
-  explicit Tokenizer(std::unique_ptr<const Impl> impl);
-  std::unique_ptr<const Impl> impl_;
+  struct State;
+  explicit Tokenizer(std::unique_ptr<const State> state);
+  std::unique_ptr<const State> state_;
 };
 
 }  // namespace qguard

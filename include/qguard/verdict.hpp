@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "qguard/export.h"
+
 namespace qguard {
 
 enum class Severity { kSafe, kControversial, kUnsafe };
@@ -78,7 +80,7 @@ class CategorySet {
   std::uint16_t bits_ = 0;
 };
 
-struct Verdict {
+struct QGUARD_API Verdict {
   Severity severity = Severity::kSafe;
   // The categories the model named, exactly as it named them: usually empty for Safe and non-empty
   // otherwise, but the model may contradict itself and the verdict does not hide that.
@@ -97,16 +99,16 @@ struct Verdict {
 
 // Exact spellings of the model's output: "Safe", "Controversial", "Unsafe"; "Violent",
 // "Non-violent Illegal Acts", ..., "PII", ..., "Jailbreak".
-const char* to_string(Severity severity) noexcept;
-const char* to_string(Category category) noexcept;
+QGUARD_API const char* to_string(Severity severity) noexcept;
+QGUARD_API const char* to_string(Category category) noexcept;
 
 // The value with exactly that spelling (case-sensitive), or nullopt.
-std::optional<Severity> severity_from_string(std::string_view text) noexcept;
-std::optional<Category> category_from_string(std::string_view text) noexcept;
+QGUARD_API std::optional<Severity> severity_from_string(std::string_view text) noexcept;
+QGUARD_API std::optional<Category> category_from_string(std::string_view text) noexcept;
 
 // {"severity": "Unsafe", "categories": ["Violent"], "refusal": null,
 //  "probabilities": {"Safe": 0.01, "Controversial": 0.02, "Unsafe": 0.97}, "raw": "..."}
 // on one line. refusal is null for prompt moderation; a non-finite probability is written as null.
-std::string to_json(const Verdict& verdict);
+QGUARD_API std::string to_json(const Verdict& verdict);
 
 }  // namespace qguard

@@ -11,7 +11,7 @@ namespace qguard {
 namespace guard {
 namespace {
 
-// The template's fixed text, as shared/spec/qwen3guard_prompt_format.json records it (the tests
+// The template's fixed text, as tests/data/qwen3guard_prompt_format.json records it (the tests
 // compare these against that file).
 constexpr std::string_view kPromptHead =
     "<|im_start|>user\n"

@@ -1,4 +1,4 @@
-// Qwen3Guard-Gen's chat template, reproduced byte for byte (shared/spec/qwen3guard_prompt_format.json):
+// Qwen3Guard-Gen's chat template, reproduced byte for byte (tests/data/qwen3guard_prompt_format.json):
 // prompt = HEAD + CONVERSATION + TAIL, with the variant chosen by the role of the last message.
 //
 // Besides the text, the rendering says which bytes are template and which are message content, so

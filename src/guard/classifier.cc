@@ -64,14 +64,14 @@ class PolicyHead {
 
 }  // namespace
 
-struct Classifier::Impl {
+struct Classifier::State {
   Options options;
   std::shared_ptr<const Model> model;
   Tokenizer tokenizer;
   guard::OutputGrammar grammar;
   PolicyHead heads[2];  // indexed by ModerationKind
 
-  const model::Qwen3& decoder() const { return model->impl().decoder; }
+  const model::Qwen3& decoder() const { return ModelAccess::decoder(*model); }
 
   guard::Tokens tokens(const guard::RenderedPrompt& prompt) const {
     std::vector<Segment> segments;
@@ -128,7 +128,7 @@ struct Classifier::Impl {
   }
 };
 
-Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Classifier::Classifier(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Classifier::Classifier(Classifier&&) noexcept = default;
 Classifier& Classifier::operator=(Classifier&&) noexcept = default;
 Classifier::~Classifier() = default;
@@ -151,7 +151,7 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
                             tokenizer.vocab_size(), model->info().vocab_size));
   }
   guard::OutputGrammar grammar = guard::OutputGrammar::build(tokenizer);
-  return Classifier(std::unique_ptr<Impl>(new Impl{options, std::move(model), std::move(tokenizer), std::move(grammar), {}}));
+  return Classifier(std::unique_ptr<State>(new State{options, std::move(model), std::move(tokenizer), std::move(grammar), {}}));
 }
 
 Verdict Classifier::moderate_prompt(std::string_view user_text) const {
@@ -163,11 +163,11 @@ Verdict Classifier::moderate_response(std::string_view user_text, std::string_vi
 }
 
 Verdict Classifier::moderate(const Conversation& conversation) const {
-  return impl_->run(conversation, impl_->options.mode, false);
+  return state_->run(conversation, state_->options.mode, false);
 }
 
 Verdict Classifier::moderate_label(const Conversation& conversation) const {
-  return impl_->run(conversation, DecodingMode::kFast, true);
+  return state_->run(conversation, DecodingMode::kFast, true);
 }
 
 std::vector<Classifier::Result> Classifier::moderate_batch(const std::vector<Conversation>& conversations) const {
@@ -183,11 +183,11 @@ std::vector<Classifier::Result> Classifier::moderate_batch(const std::vector<Con
 }
 
 std::vector<std::int32_t> Classifier::prompt_tokens(const Conversation& conversation) const {
-  return impl_->tokens(guard::render(conversation));
+  return state_->tokens(guard::render(conversation));
 }
 
-const Classifier::Options& Classifier::options() const { return impl_->options; }
-const Model& Classifier::model() const { return *impl_->model; }
-const Tokenizer& Classifier::tokenizer() const { return impl_->tokenizer; }
+const Classifier::Options& Classifier::options() const { return state_->options; }
+const Model& Classifier::model() const { return *state_->model; }
+const Tokenizer& Classifier::tokenizer() const { return state_->tokenizer; }
 
 }  // namespace qguard

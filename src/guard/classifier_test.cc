@@ -115,7 +115,7 @@ TEST_CASE("the cached policy head splices: tokens(head) + tokens(rest) == tokens
 
 TEST_CASE("Fast decoding takes the argmax of a full forward pass at every constrained step") {
   const Classifier& c = fast_classifier();
-  const model::Qwen3& decoder = c.model().impl().decoder;
+  const model::Qwen3& decoder = ModelAccess::decoder(c.model());
   const guard::OutputGrammar grammar = guard::OutputGrammar::build(c.tokenizer());
   for (const Conversation& conversation : sample_conversations()) {
     const auto ids = c.prompt_tokens(conversation);

@@ -1,4 +1,4 @@
-// Qwen3Guard-Gen's answer grammar (shared/spec/qwen3guard_prompt_format.json, output_grammar) as
+// Qwen3Guard-Gen's answer grammar (tests/data/qwen3guard_prompt_format.json, output_grammar) as
 // token sequences of the model's own tokenizer. Every piece below starts at a pre-tokenizer split
 // point, so the tokens of a whole answer are the concatenation of its pieces' tokens.
 #pragma once

@@ -1,5 +1,5 @@
-// Test helper: the prompt pieces from tests/data/qwen3guard_prompt_format.json (a copy of
-// shared/spec), so expected prompts come from the spec file rather than from the renderer.
+// Test helper: the prompt pieces from tests/data/qwen3guard_prompt_format.json (the spec), so
+// expected prompts come from the spec file rather than from the renderer.
 #pragma once
 
 #include <string>

@@ -8,10 +8,21 @@ namespace {
 
 ModelInfo describe(const model::Qwen3& decoder) {
   const model::Config& c = decoder.config();
-  ModelInfo info{"Qwen3ForCausalLM", c.hidden_size, c.intermediate_size, c.num_layers, c.num_heads,
-                 c.num_kv_heads, c.head_dim, c.vocab_size, c.max_position_embeddings, c.tie_word_embeddings,
-                 c.parameter_count(), {}, {}, decoder.checkpoint().bytes_mapped(), decoder.weights().matrix_bytes,
-                 decoder.weights().pack_cache_status};
+  ModelInfo info;
+  info.architecture = "Qwen3ForCausalLM";
+  info.hidden_size = c.hidden_size;
+  info.intermediate_size = c.intermediate_size;
+  info.num_layers = c.num_layers;
+  info.num_heads = c.num_heads;
+  info.num_kv_heads = c.num_kv_heads;
+  info.head_dim = c.head_dim;
+  info.vocab_size = c.vocab_size;
+  info.max_position_embeddings = c.max_position_embeddings;
+  info.tie_word_embeddings = c.tie_word_embeddings;
+  info.parameters = c.parameter_count();
+  info.bytes_mapped = decoder.checkpoint().bytes_mapped();
+  info.weight_bytes = decoder.weights().matrix_bytes;
+  info.pack_cache = decoder.weights().pack_cache_status;
   std::set<std::string> file_dtypes;
   for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
   info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
@@ -26,23 +37,22 @@ ModelInfo describe(const model::Qwen3& decoder) {
 
 }  // namespace
 
-Model::Impl::Impl(const std::string& dir, const Model::Options& options)
+Model::State::State(const std::string& dir, const Model::Options& options)
     : decoder(dir, options.threads, options.weights, options.pack_cache_dir), info(describe(decoder)) {}
 
-Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(std::unique_ptr<State> state) : state_(std::move(state)) {}
 Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
   if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
-  return std::shared_ptr<const Model>(
-      new Model(std::make_unique<Impl>(dir, options)));
+  return std::shared_ptr<const Model>(new Model(std::make_unique<State>(dir, options)));
 }
 
-const ModelInfo& Model::info() const { return impl_->info; }
+const ModelInfo& Model::info() const { return state_->info; }
 
 std::vector<float> Model::logits(const std::vector<std::int32_t>& ids, bool all_positions) const {
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "logits needs at least one token id");
-  const model::Qwen3& decoder = impl_->decoder;
+  const model::Qwen3& decoder = state_->decoder;
   model::KvCache cache = decoder.new_cache();
   const std::vector<float> hidden = decoder.forward(ids, cache);
   const int rows = all_positions ? static_cast<int>(ids.size()) : 1;
@@ -56,13 +66,13 @@ struct Model::Session::State {
 };
 
 Model::Session::Session(std::shared_ptr<const Model> model)
-    : state_(new State{model, model->impl().decoder.new_cache()}) {}
+    : state_(new State{model, model->state_->decoder.new_cache()}) {}
 Model::Session::Session(Session&&) noexcept = default;
 Model::Session::~Session() = default;
 
 std::vector<float> Model::Session::append(const std::vector<std::int32_t>& ids) {
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "Session::append needs at least one token id");
-  const model::Qwen3& decoder = state_->model->impl().decoder;
+  const model::Qwen3& decoder = state_->model->state_->decoder;
   const std::vector<float> hidden = decoder.forward(ids, state_->cache);
   return decoder.logits(hidden.data() + (ids.size() - 1) * decoder.config().hidden_size, 1);
 }

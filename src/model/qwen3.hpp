@@ -1,4 +1,4 @@
-// The Qwen3 decoder: a loaded checkpoint and the forward pass of shared/spec/qwen3_forward.md.
+// The Qwen3 decoder: a loaded checkpoint and the forward pass of docs/spec/qwen3_forward.md.
 // Immutable after load and safe to use from many threads at once; each caller owns its KvCache.
 #pragma once
 

@@ -304,7 +304,7 @@ std::uint64_t next_instance_number() {
 
 }  // namespace
 
-struct Tokenizer::Impl {
+struct Tokenizer::State {
   const std::uint64_t instance = next_instance_number();
   text::Vocabulary vocabulary;
   text::BytePairEncoder bpe;
@@ -359,7 +359,7 @@ struct Tokenizer::Impl {
   }
 };
 
-Tokenizer::Tokenizer(std::unique_ptr<const Impl> impl) : impl_(std::move(impl)) {}
+Tokenizer::Tokenizer(std::unique_ptr<const State> state) : state_(std::move(state)) {}
 Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
 Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
@@ -384,7 +384,7 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
 
   // Ids: the model vocabulary and the added tokens together must number 0..N-1, each once.
   std::vector<text::TokenEntry>& tokens = streamed.tokens;
-  auto impl = std::make_unique<Impl>();
+  auto state = std::make_unique<State>();
   for (const auto added : json.array(root, "added_tokens")) {
     const std::int32_t id = json.id(json.field(added, "id"), INT32_MAX, "an added token's id");
     const std::string_view content = json.string(added, "content");
@@ -393,11 +393,11 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
       if (json.flag(added, option)) json.unsupported(fmt::format("added token {} sets \"{}\"", content, option));
     }
     tokens.push_back({content, id, true});
-    impl->added_ids.push_back(id);
-    impl->starts_added_token[static_cast<unsigned char>(content[0])] = true;
+    state->added_ids.push_back(id);
+    state->starts_added_token[static_cast<unsigned char>(content[0])] = true;
   }
-  impl->vocabulary = text::Vocabulary(tokens);
-  const text::Vocabulary& vocabulary = impl->vocabulary;
+  state->vocabulary = text::Vocabulary(tokens);
+  const text::Vocabulary& vocabulary = state->vocabulary;
 
   std::array<std::int32_t, 256> byte_ids{};
   for (unsigned byte = 0; byte < 256; ++byte) {
@@ -439,8 +439,8 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
       }
     }
   }
-  impl->bpe = text::BytePairEncoder(byte_ids, rules);
-  return Tokenizer(std::move(impl));
+  state->bpe = text::BytePairEncoder(byte_ids, rules);
+  return Tokenizer(std::move(state));
 }
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, SpecialTokens special) const {
@@ -463,9 +463,9 @@ std::vector<std::int32_t> Tokenizer::encode(const std::vector<Segment>& segments
   for (const Segment& segment : segments) {
     std::size_t from = 0;
     if (segment.special == SpecialTokens::kMatch) {
-      while (const auto match = impl_->find_added(segment.text, from)) {
+      while (const auto match = state_->find_added(segment.text, from)) {
         stretch.append(segment.text.substr(from, match->offset - from));
-        impl_->encode_stretch(stretch, workspace, ids);
+        state_->encode_stretch(stretch, workspace, ids);
         stretch.clear();
         ids.push_back(match->id);
         from = match->offset + match->length;
@@ -473,7 +473,7 @@ std::vector<std::int32_t> Tokenizer::encode(const std::vector<Segment>& segments
     }
     stretch.append(segment.text.substr(from));
   }
-  impl_->encode_stretch(stretch, workspace, ids);
+  state_->encode_stretch(stretch, workspace, ids);
   return ids;
 }
 
@@ -482,13 +482,13 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
   std::string text;
   std::string run;
   for (const std::int32_t id : ids) {
-    impl_->check_id(id);
-    if (impl_->vocabulary.is_added(id)) {
+    state_->check_id(id);
+    if (state_->vocabulary.is_added(id)) {
       text::append_utf8_lossy(run, text);
       run.clear();
-      text.append(impl_->vocabulary.bytes(id));
+      text.append(state_->vocabulary.bytes(id));
     } else {
-      run.append(impl_->vocabulary.bytes(id));
+      run.append(state_->vocabulary.bytes(id));
     }
   }
   text::append_utf8_lossy(run, text);
@@ -496,14 +496,14 @@ std::string Tokenizer::decode(const std::vector<std::int32_t>& ids) const {
 }
 
 std::optional<std::int32_t> Tokenizer::token_to_id(std::string_view token) const {
-  return impl_->vocabulary.find(token);
+  return state_->vocabulary.find(token);
 }
 
 std::string Tokenizer::id_to_token(std::int32_t id) const {
-  impl_->check_id(id);
-  return std::string(impl_->vocabulary.text(id));
+  state_->check_id(id);
+  return std::string(state_->vocabulary.text(id));
 }
 
-std::size_t Tokenizer::vocab_size() const { return impl_->vocabulary.size(); }
+std::size_t Tokenizer::vocab_size() const { return state_->vocabulary.size(); }
 
 }  // namespace qguard

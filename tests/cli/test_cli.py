@@ -100,5 +100,10 @@ with tempfile.TemporaryDirectory() as cache:
 result = run(["classify", "--model", MODEL, "--weights", "int4", "--text", "hello"])
 check(result.returncode != 0, "classify rejects an unknown weight format")
 
+# --version: "qguard MAJOR.MINOR.PATCH".
+result = run(["--version"])
+check(result.returncode == 0 and re.fullmatch(r"qguard \d+\.\d+\.\d+\n", result.stdout.decode()) is not None,
+      f"--version: {result.stdout!r}")
+
 print(f"{'FAILED' if failures else 'passed'}: {len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Independent float64 numpy reference of the Qwen3 forward pass.
 
-Written only from shared/spec/qwen3_forward.md (Hugging Face Qwen3ForCausalLM semantics), with its
+Written only from docs/spec/qwen3_forward.md (Hugging Face Qwen3ForCausalLM semantics), with its
 own safetensors reader, so that qguard's C++ forward can be checked against something that shares
 none of its code. Memory-conscious: weights are memory-mapped and converted to float64 one layer at
 a time; the embedding is gathered by row and the output projection applied in vocabulary chunks.

@@ -491,10 +491,6 @@ class GeneratedCheckpointTest(TempDirTest):
         presets = mk.load_presets(mk.SPEC_CONFIGS)
         cfg = mk.build_config(mk.parse_args(["--out", "x", "--preset", "Qwen3Guard-Gen-0.6B"]), presets)
         self.assertEqual(cfg, presets["Qwen3Guard-Gen-0.6B"])
-        shared = "/work/shared/spec/qwen3_configs.json"
-        if os.path.exists(shared):  # the repo keeps a verbatim copy of the spec file
-            with open(shared, "rb") as a, open(mk.SPEC_CONFIGS, "rb") as b:
-                self.assertEqual(a.read(), b.read())
 
 
 FAKE_QGUARD = """#!{python}

@@ -1,5 +1,5 @@
 // Generates the expected results of the differential test with transformers.js, the reference
-// implementation (shared/spec/qwen3_tokenizer.md):
+// implementation (docs/spec/qwen3_tokenizer.md):
 //   expected.jsonl           per corpus.jsonl line: {"ids": [...]} plus, where they differ from
 //                            those, "plain_ids" (added-token text encoded as plain text) and
 //                            "nfc" (the text's NFC form, what decode(encode(text)) must give)

@@ -2,14 +2,17 @@
 // non-zero exit code.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <fmt/format.h>
 
 #include "commands.hpp"
 #include "qguard/error.hpp"
+#include "qguard/qguard.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"qguard: Qwen3Guard-Gen safety moderation on the CPU"};
+  app.set_version_flag("--version", std::string("qguard ") + qguard_version());
   app.require_subcommand(1);
   qguard::cli::add_model_commands(app);
   qguard::cli::add_guard_commands(app);
