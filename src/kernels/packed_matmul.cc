@@ -21,6 +21,8 @@ constexpr int kTokensPerTile = 12;
 constexpr int kTokensPerTile = 6;
 #endif
 
+constexpr std::size_t kPrefetchColumns = 16;
+
 inline FloatBatch load(const float* p) { return FloatBatch::load_unaligned(p); }
 inline FloatBatch load(const std::uint16_t* p) { return load_bf16(p); }
 
@@ -33,6 +35,10 @@ void panel_tile(const Elem* panel, const float* x, std::size_t cols, std::size_t
   const float* xs[TB];
   for (int j = 0; j < TB; ++j) xs[j] = x + (t0 + j) * cols;
   for (std::size_t k = 0; k < cols; ++k) {
+    if constexpr (TB == 1) {  // one token streams the weights: fetch ahead of the hardware prefetcher
+      __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows);
+      __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows + kLanes);
+    }
     const FloatBatch w0 = load(panel + k * kPanelRows);
     const FloatBatch w1 = load(panel + k * kPanelRows + kLanes);
     for (int j = 0; j < TB; ++j) {
