@@ -19,7 +19,7 @@ ApiError api_error_from(const Error& error, std::string param) {
     case ErrorCode::kInvalidUtf8:
     case ErrorCode::kInvalidArgument:
       return ApiError(400, "invalid_request_error", to_string(error.code()), error.what(), std::move(param));
-    default:  // kMalformedOutput: the request was valid, the model's answer was not a verdict
+    default:
 
       return ApiError(500, "server_error", to_string(error.code()), error.what());
   }

@@ -26,8 +26,8 @@ class ApiError : public std::runtime_error {
   std::string param;
 };
 
-// What a Classifier error means for the client: 400 for what the request got wrong (input too long is
-// OpenAI's context_length_exceeded), 500 for a model answer outside the grammar and anything else.
+// What an error about the request's content means for the client: 400 for what the request got wrong
+// (input too long is OpenAI's context_length_exceeded), 500 for anything else.
 ApiError api_error_from(const Error& error, std::string param);
 
 // The JSON body.

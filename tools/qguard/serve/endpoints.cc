@@ -60,12 +60,16 @@ auto with_slot(const Endpoints& e, Work&& work) {
   return work();
 }
 
+// The request was checked before it was queued, so only its length (counted by the Classifier) can
+// still be the client's fault; any other failure is the server's (500), e.g. a model answer outside
+// the grammar. Either way no verdict is made up.
 template <typename Result, typename Call>
 Result classifier_call(Call&& call, const std::string& param) {
   try {
     return call();
   } catch (const Error& error) {
-    throw api_error_from(error, param);
+    if (error.code() == ErrorCode::kInputTooLong) throw api_error_from(error, param);
+    throw ApiError(500, "server_error", to_string(error.code()), error.what());
   }
 }
 
