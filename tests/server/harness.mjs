@@ -24,7 +24,8 @@ export function finish() {
 export function startServer(qguard, args, env = {}) {
   const proc = spawn(qguard, ['serve', '--port', '0', ...args], { env: { ...process.env, ...env } });
   const log = [];
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close' comes after the last stderr line has been read.
+  const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));
   return new Promise((resolve, reject) => {
     let buffered = '';
     proc.stderr.on('data', (data) => {
