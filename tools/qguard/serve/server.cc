@@ -81,6 +81,8 @@ Server::Server(ServeOptions options)
   const auto threads = static_cast<std::size_t>(options_.max_num_seqs + options_.max_queue + 16);
   http_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   http_.set_payload_max_length(options_.max_body_bytes);
+  // Headers and body go out in separate writes; without this, Nagle + delayed ACK add ~40 ms.
+  http_.set_tcp_nodelay(true);
   http_.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     request_start = Clock::now();
     return httplib::Server::HandlerResponse::Unhandled;
