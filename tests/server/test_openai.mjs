@@ -4,6 +4,7 @@
 // and the model card's regexes, never from the server itself. No check depends on timing.
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -51,6 +52,18 @@ async function post(url, route, body, headers = {}) {
   let json = null;
   try { json = JSON.parse(text); } catch {}
   return { status: response.status, json, headers: response.headers };
+}
+
+// Writes `request` in one piece and returns what the server sends until it closes the connection.
+function rawExchange(url, request) {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    let received = '';
+    const socket = net.connect(Number(port), hostname, () => socket.end(request));
+    socket.on('data', (data) => { received += data.toString(); });
+    socket.on('error', () => {});
+    socket.on('close', () => resolve(received));
+  });
 }
 
 function checkErrorShape(result, status, code, what) {
@@ -194,6 +207,11 @@ async function mainServer() {
   const tooLong = await expectApiError(client.chat.completions.create({ model: NAME, messages: userMessages(long) }), 400, 'too long');
   check(tooLong && tooLong.code === 'context_length_exceeded', `too long: code ${tooLong && tooLong.code}`);
   await expectApiError(client.moderations.create({ input: Array(65).fill('x') }), 400, 'too many moderation inputs');
+  const notText = await expectApiError(client.moderations.create({ input: ['ok', 42] }), 400, 'moderation input not a string');
+  check(notText && notText.param === 'input[1]', `the bad input is named: ${notText && notText.param}`);
+  const badConversation = await post(server.url, '/v1/moderations', JSON.stringify({ messages: [pairMessages(pairs[0]), [{ role: 'assistant', content: 'x' }]] }), auth);
+  checkErrorShape(badConversation, 400, 'invalid_argument', 'moderation of a conversation that starts with the assistant');
+  check(badConversation.json.error.param === 'messages[1]', `the bad conversation is named: ${badConversation.json.error.param}`);
   await expectApiError(client.moderations.create({ input: [prompts[0], 'bad'], model: 'nope' }), 404, 'moderation, unknown model');
   const unknownModel = await expectApiError(client.chat.completions.create({ model: 'nope', messages: userMessages('x') }), 404, 'unknown model');
   check(unknownModel && unknownModel.code === 'model_not_found', 'unknown model code');
@@ -225,9 +243,11 @@ async function bodyLimit() {
   await waitReady(server.url);
   const big = JSON.stringify({ messages: userMessages('a'.repeat(4096)) });
   checkErrorShape(await post(server.url, '/v1/chat/completions', big), 413, 'request_too_large', 'body over the limit');
-  // One chunk, so the client has sent everything before the server answers and closes.
-  const chunked = new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(big)); c.close(); } });
-  checkErrorShape(await post(server.url, '/v1/chat/completions', chunked), 413, 'request_too_large', 'chunked body over the limit');
+  // A chunked body has no length to check up front: it is counted as it arrives. Sent in one write on
+  // a raw socket, because fetch may fail its own upload once the answer arrives before the body's end.
+  const chunked = `POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`;
+  const raw = await rawExchange(server.url, chunked);
+  check(/^HTTP\/1\.1 413 /.test(raw) && raw.includes('"request_too_large"'), `chunked body over the limit: ${raw.slice(0, 80)}`);
   check((await post(server.url, '/v1/chat/completions', JSON.stringify({ messages: userMessages('a') }))).status === 200, 'a small body passes');
   check((await server.stop()).code === 0, 'body-limit server exits 0');
 }

@@ -147,14 +147,15 @@ ModerationRequest parse_moderation_request(std::string_view body, std::size_t ma
   if (items.empty() || items.size() > max_inputs) {
     throw ApiError::invalid(fmt::format("a moderation request takes 1 to {} inputs", max_inputs), param);
   }
-  for (element item : items) {
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const std::string where = batch ? fmt::format("{}[{}]", param, i) : param;
     std::string_view text;
     if (messages) {
-      request.inputs.push_back(conversation_from(item, param));
-    } else if (item.get_string().get(text) == simdjson::SUCCESS) {
-      request.inputs.push_back(checked({{Role::kUser, std::string(text)}}, param));
+      request.inputs.push_back(conversation_from(items[i], where));
+    } else if (items[i].get_string().get(text) == simdjson::SUCCESS) {
+      request.inputs.push_back(checked({{Role::kUser, std::string(text)}}, where));
     } else {
-      throw ApiError::invalid("\"input\" must be a string or an array of strings", param);
+      throw ApiError::invalid("\"input\" must be a string or an array of strings", where);
     }
   }
   return request;

@@ -163,7 +163,9 @@ void Server::log_request(const httplib::Request& request, const httplib::Respons
   const std::time_t now = std::time(nullptr);
   std::tm utc{};
   gmtime_r(&now, &utc);
-  fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%SZ} {} \"{} {}\" {} {:.1f} ms\n", utc, request.remote_addr, request.method,
+  // A request httplib could not parse has no method or address.
+  fmt::print(stderr, "{:%Y-%m-%dT%H:%M:%SZ} {} \"{} {}\" {} {:.1f} ms\n", utc,
+             request.remote_addr.empty() ? "-" : request.remote_addr, request.method.empty() ? "-" : request.method,
              endpoint == "other" ? "(other)" : request.path, response.status, seconds * 1000);
 }
 
