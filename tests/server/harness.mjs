@@ -38,7 +38,7 @@ export function startServer(qguard, args, env = {}) {
         if (match) resolve({ proc, log, exited, url: match[1], stop: () => stop(proc, exited) });
       }
     });
-    proc.on('exit', (code) => reject(new Error(`qguard serve exited (${code}) before listening:\n${log.join('\n')}`)));
+    proc.on('close', (code) => reject(new Error(`qguard serve exited (${code}) before listening:\n${log.join('\n')}`)));
   });
 }
 

@@ -307,7 +307,15 @@ async function loading() {
   fs.rmSync(dir, { recursive: true });
 }
 
+// A model that cannot be loaded ends the process with exit code 1 and the reason, after listening.
+async function loadFailure() {
+  const server = await startServer(qguard, ['--model', path.join(os.tmpdir(), 'qguard-no-such-model')]);
+  const { code } = await server.exited;
+  check(code === 1 && server.log.some((l) => l.includes('not_found')), `load failure: exit ${code}, ${server.log.join(' | ')}`);
+}
+
 await mainServer();
+await loadFailure();
 await bodyLimit();
 await queueFull();
 await referenceMode();

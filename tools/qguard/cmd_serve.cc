@@ -1,5 +1,6 @@
 // `qguard serve`: the model card's OpenAI-compatible endpoint (docs/server.md). Flags are named as
 // vLLM's. SIGINT/SIGTERM stop accepting, let the accepted requests finish, and exit 0.
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <exception>
@@ -34,18 +35,22 @@ void run_serve(ServeArgs args) {
   serve::Server server(std::move(args.options));
   server.bind();
   std::exception_ptr load_error;
+  std::atomic<bool> load_failed{false};
   std::thread loader([&] {
     try {
       server.load();
     } catch (...) {
       load_error = std::current_exception();
+      load_failed.store(true, std::memory_order_release);
       kill(getpid(), SIGTERM);  // the signal thread stops the server
     }
   });
   std::thread signals([&] {
     int signal = 0;
     sigwait(&stop_signals, &signal);
-    if (!load_error) fmt::print(stderr, "qguard serve: signal {}: finishing accepted requests, then exiting\n", signal);
+    if (!load_failed.load(std::memory_order_acquire)) {
+      fmt::print(stderr, "qguard serve: signal {}: finishing accepted requests, then exiting\n", signal);
+    }
     server.stop();
   });
   server.listen();
