@@ -117,7 +117,7 @@ Endpoints::Reply Endpoints::moderations(std::string_view body) const {
     std::vector<Verdict> results;
     for (std::size_t i = 0; i < request.inputs.size(); ++i) {
       results.push_back(classifier_call<Verdict>([&] { return classifier.moderate(request.inputs[i]); },
-                                                 fmt::format("input[{}]", i)));
+                                                 fmt::format("{}[{}]", request.field, i)));
     }
     return results;
   });

@@ -127,6 +127,7 @@ ModerationRequest parse_moderation_request(std::string_view body, std::size_t ma
   const std::optional<element> input = optional_field(root, "input");
   const std::optional<element> messages = optional_field(root, "messages");
   const std::string param = input ? "input" : "messages";
+  request.field = param;
   if (input.has_value() == messages.has_value()) {
     throw ApiError::invalid("give either \"input\" (a string or an array of strings) or \"messages\" (a "
                             "conversation or an array of conversations)", param);

@@ -28,6 +28,7 @@ struct ChatRequest {
 struct ModerationRequest {
   std::string model;
   std::vector<Conversation> inputs;
+  std::string field;  // "input" or "messages", to name a failing input
 };
 
 ChatRequest parse_chat_request(std::string_view body);
