@@ -183,8 +183,10 @@ void Server::load() {
   const auto start = Clock::now();
   classifier_ = std::make_unique<const Classifier>(Classifier::load(options_.model_dir, options_.classifier));
   loaded_.store(true, std::memory_order_release);
-  fmt::print(stderr, "qguard serve: loaded in {:.2f} s; ready\n",
-             std::chrono::duration<double>(Clock::now() - start).count());
+  const ModelInfo& info = classifier_->model().info();
+  fmt::print(stderr, "qguard serve: loaded in {:.2f} s ({} layers, {} parameters, {} weights, pack cache: {}); ready\n",
+             std::chrono::duration<double>(Clock::now() - start).count(), info.num_layers, info.parameters,
+             info.weight_format, info.pack_cache);
 }
 
 void Server::listen() {
