@@ -20,9 +20,15 @@ export function finish() {
   process.exit(failures ? 1 : 0);
 }
 
+// Servers still running when this process ends (a failed check threw) are not left behind.
+const running = new Set();
+process.on('exit', () => running.forEach((proc) => proc.kill('SIGKILL')));
+
 // Starts the server; resolves once it has printed its port. `log` collects its stderr lines.
 export function startServer(qguard, args, env = {}) {
   const proc = spawn(qguard, ['serve', '--port', '0', ...args], { env: { ...process.env, ...env } });
+  running.add(proc);
+  proc.on('close', () => running.delete(proc));
   const log = [];
   // 'close' comes after the last stderr line has been read.
   const exited = new Promise((resolve) => proc.on('close', (code, signal) => resolve({ code, signal })));

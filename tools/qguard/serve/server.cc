@@ -1,7 +1,13 @@
 #include "server.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -64,6 +70,30 @@ std::string read_body(const httplib::Response& response, const httplib::ContentR
   }
   if (!complete) throw ApiError::invalid("The request body could not be read");
   return body;
+}
+
+int port_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in&>(address).sin_port);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6&>(address).sin6_port);
+  return -1;
+}
+
+// Debian's cpp-httplib listens with a backlog of 5: a burst of new connections overflows it, the
+// kernel drops their SYNs and clients retry only after a second. Listening again on the same socket
+// raises the backlog (Linux updates it in place); httplib does not expose the socket, so it is found
+// among this process's descriptors as the listening one on our port.
+void widen_listen_backlog(int port) {
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    int listening = 0;
+    socklen_t length = sizeof listening;
+    sockaddr_storage address{};
+    socklen_t address_length = sizeof address;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0 && listening &&
+        getsockname(fd, reinterpret_cast<sockaddr*>(&address), &address_length) == 0 && port_of(address) == port) {
+      ::listen(fd, SOMAXCONN);
+    }
+  }
 }
 
 const std::set<std::string>& known_endpoints() {
@@ -176,6 +206,7 @@ void Server::bind() {
   if (!bound) {
     throw Error(ErrorCode::kInvalidArgument, fmt::format("cannot listen on {}:{}", options_.host, options_.port));
   }
+  widen_listen_backlog(options_.port);
 }
 
 void Server::load() {
