@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <iterator>
+#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -30,10 +31,12 @@ std::string delta_choice(const std::string& delta, const std::string& finish_rea
 }
 
 // The score of a named category: the probability the model gives to the content not being Safe.
+// (The decoder only reports finite probabilities; anything else is an internal fault, a 500.)
 float unsafe_probability(const Verdict& verdict) {
   const float p = verdict.probabilities[static_cast<int>(Severity::kControversial)] +
                   verdict.probabilities[static_cast<int>(Severity::kUnsafe)];
-  return std::isfinite(p) ? std::clamp(p, 0.0f, 1.0f) : 1.0f;
+  if (!std::isfinite(p)) throw std::runtime_error("the model reported a non-finite severity probability");
+  return std::clamp(p, 0.0f, 1.0f);  // a sum of rounded floats may exceed 1 by an ulp
 }
 
 std::string moderation_result(const Verdict& verdict, Policy policy) {
