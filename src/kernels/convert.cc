@@ -33,12 +33,7 @@ void widen(const void* src, DType dtype, std::size_t count, float* dst) {
     std::memcpy(dst, bytes, count * sizeof(float));
     return;
   }
-  std::size_t i = 0;
-  if (dtype == DType::kBF16) {
-    const auto* halves = reinterpret_cast<const std::uint16_t*>(bytes);
-    for (; i + FloatBatch::size <= count; i += FloatBatch::size) load_bf16(halves + i).store_unaligned(dst + i);
-  }
-  for (; i < count; ++i) {
+  for (std::size_t i = 0; i < count; ++i) {
     std::uint16_t bits;
     std::memcpy(&bits, bytes + 2 * i, 2);
     dst[i] = dtype == DType::kBF16 ? bf16_to_f32(bits) : f16_to_f32(bits);

@@ -1,15 +1,14 @@
-#include "kernels/matmul.hpp"
-
+// Products with weight matrices used in place, row-major as [out_features, in_features]
+// (y = x · Wᵀ), in the dtype the checkpoint has (F32 or BF16, widened in registers). This serves the
+// embedding-sized matrices that are also read row by row (the lm_head, tied to the embedding in
+// 0.6B and 4B); layer matrices are packed at load (packed_matmul.cc).
 #include <algorithm>
 #include <cstddef>
 
-#include "kernels/convert.hpp"
-#include "kernels/ops.hpp"
+#include "kernels/target.hpp"
 
-namespace qguard::kernels {
+namespace qguard::kernels::QGUARD_TARGET {
 namespace {
-
-constexpr std::size_t kLanes = FloatBatch::size;
 
 // Row access for each weight dtype: a batch of values, or one value, of row r from column c.
 // kTileRows is the tile height that measured fastest for the dtype (docs/performance.md).
@@ -92,9 +91,7 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
 
 }  // namespace
 
-void copy_row(const MatrixView& w, int r, float* out) { widen(w.row(r), w.dtype, w.cols, out); }
-
-void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
+void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
   constexpr int kRowsPerTask = 96;  // whole tiles of 3 or 4 rows
   const int tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
   pool.parallel_for(tasks, [&](std::size_t task) {
@@ -120,4 +117,4 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
   }
 }
 
-}  // namespace qguard::kernels
+}  // namespace qguard::kernels::QGUARD_TARGET

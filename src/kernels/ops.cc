@@ -1,14 +1,12 @@
-#include "kernels/ops.hpp"
-
+// Row-wise kernels of the Qwen3 forward pass, on contiguous f32 arrays (one build per target).
 #include <algorithm>
 #include <cmath>
 
-#include <xsimd/xsimd.hpp>
+#include "kernels/target.hpp"
 
-namespace qguard::kernels {
+namespace qguard::kernels::QGUARD_TARGET {
 namespace {
-using Batch = xsimd::batch<float>;
-constexpr std::size_t kLanes = Batch::size;
+using Batch = FloatBatch;
 }  // namespace
 
 float dot(const float* a, const float* b, std::size_t n) {
@@ -38,12 +36,29 @@ void rope(float* z, const float* cos, const float* sin, std::size_t half) {
   }
 }
 
+float softmax_numerators(float* x, std::size_t n) {
+  std::size_t i = 0;
+  Batch peak(-INFINITY);
+  for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, Batch::load_unaligned(x + i));
+  alignas(64) float lanes[kLanes];
+  peak.store_aligned(lanes);
+  float max = *std::max_element(lanes, lanes + kLanes);
+  for (; i < n; ++i) max = std::max(max, x[i]);
+
+  Batch sums(0.f);
+  for (i = 0; i + kLanes <= n; i += kLanes) {
+    const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(max));
+    sums += e;
+    e.store_unaligned(x + i);
+  }
+  float sum = xsimd::hadd(sums);
+  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
+  return sum;
+}
+
 void softmax(float* x, std::size_t n) {
-  const float max = *std::max_element(x, x + n);
-  float sum = 0.f;
-  for (std::size_t i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
-  const float inv = 1.f / sum;
-  for (std::size_t i = 0; i < n; ++i) x[i] *= inv;
+  const float inverse = 1.f / softmax_numerators(x, n);
+  for (std::size_t i = 0; i < n; ++i) x[i] *= inverse;
 }
 
 void silu_mul(float* gate, const float* up, std::size_t n) {
@@ -55,4 +70,4 @@ void silu_mul(float* gate, const float* up, std::size_t n) {
   for (; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
 }
 
-}  // namespace qguard::kernels
+}  // namespace qguard::kernels::QGUARD_TARGET

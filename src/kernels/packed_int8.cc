@@ -1,35 +1,57 @@
-// Int8 weights × dynamically quantized int8 activations.
+// Int8 weights × dynamically quantized int8 activations (one build per target).
 //
-// Layout: panels of kInt8PanelRows rows; within a panel, inputs go in groups of 4, and a group is
-// 64 bytes: rows 0-7 × 4 inputs, then rows 8-15 × 4 inputs. That is what one 8-lane int32 vector
-// accumulates when every lane sums 4 products (AVX2 vpmaddubsw + vpmaddwd, or VNNI vpdpbusd).
+// The scheme (the same on every target, docs/model.md): weights symmetric per output row, activations
+// symmetric per token and per kInt8Block inputs, both in [-127, 127]; the products of a block are
+// summed exactly in int32, scaled by the block's activation scale and added up in f32, and the row
+// scale is applied last. Targets differ only in how they get the exact int32 sums:
 //
-// Both operands are symmetric in [-127, 127]; the u8 × s8 instructions get |a| and w · sign(a),
-// so no intermediate sum can saturate (2 · 127 · 127 < 2^15) and every block sum is exact in int32.
-// A block of kInt8Block inputs shares one activation scale, so one large activation only coarsens
-// its own block; the int32 block sums are scaled and added up in f32.
+// - AVX-512 VNNI: panels of 32 rows; a group of 4 inputs is 128 bytes, rows 0-15 × 4 inputs then rows
+//   16-31 × 4 inputs: what one 16-lane vpdpbusd accumulates when every lane sums 4 products. vpdpbusd
+//   multiplies unsigned by signed bytes, so weights are stored offset by +128 (u = q + 128, in
+//   [1, 255]) and the activations stay signed: Σ u·a = Σ q·a + 128 Σ a, and the accumulators start
+//   at -128 Σ a (LayerInput::vnni_offsets, computed when quantizing). No intermediate can overflow.
+// - AVX2 (and the portable baseline, in scalar code): panels of 16 rows; a group is 64 bytes, rows
+//   0-7 × 4 inputs then rows 8-15. vpmaddubsw multiplies unsigned by signed bytes with 16-bit
+//   saturating pair sums, so it gets |a| and w · sign(a): 2 · 127 · 127 < 2^15 never saturates.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
+#include "kernels/target.hpp"
 
-#include "kernels/packed_matmul.hpp"
-
-namespace qguard::kernels {
+namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
-constexpr int kGroup = 4;                          // inputs summed per int32 lane
-constexpr int kGroupBytes = kInt8PanelRows * kGroup;  // 64
+constexpr int kGroup = 4;  // inputs summed per int32 lane
+#if defined(__AVX512F__)
+constexpr int kInt8PanelRows = 32;
+constexpr int kTokensPerTile = 12;  // 12 tokens × 2 vectors: 24 int32 accumulators of 32 registers
+#else
+constexpr int kInt8PanelRows = 16;
 constexpr int kTokensPerTile = 3;  // 3 tokens × 2 vectors: 6 accumulators, no spills on AVX2
+#endif
+constexpr int kGroupBytes = kInt8PanelRows * kGroup;
+constexpr int kGroupsPerBlock = kInt8Block / kGroup;
 
 std::size_t padded_cols(int cols) { return (static_cast<std::size_t>(cols) + kInt8Block - 1) / kInt8Block * kInt8Block; }
+std::size_t padded_rows(int rows) {
+  return (static_cast<std::size_t>(rows) + kInt8PanelRows - 1) / kInt8PanelRows * kInt8PanelRows;
+}
 
-// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span).
-float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
-  constexpr std::size_t kLanes = FloatBatch::size;
+// Rounded int32 lanes narrowed to int8 at `q` (they are within [-127, 127]).
+inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
+#if defined(__AVX512F__)
+  _mm512_mask_cvtepi32_storeu_epi8(q, 0xffff, rounded);
+#else
+  alignas(64) std::int32_t lanes[kLanes];
+  rounded.store_aligned(lanes);
+  for (std::size_t j = 0; j < kLanes; ++j) q[j] = static_cast<std::int8_t>(lanes[j]);
+#endif
+}
+
+// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span)
+// and Σ q in `sum`.
+float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t& sum) {
   FloatBatch peak(0.f);
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, xsimd::abs(FloatBatch::load_unaligned(v + i)));
@@ -39,75 +61,97 @@ float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
   for (; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
 
   const float inverse = amax > 0.f ? 127.f / amax : 0.f;
+  xsimd::batch<std::int32_t> total(0);
   for (i = 0; i + kLanes <= n; i += kLanes) {
-    alignas(64) std::int32_t rounded[kLanes];
-    xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse)).store_aligned(rounded);
-    for (std::size_t j = 0; j < kLanes; ++j) q[i + j] = static_cast<std::int8_t>(rounded[j]);
+    const auto rounded = xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse));
+    total += rounded;
+    store_int8(rounded, q + i);
   }
-  for (; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
+  sum = xsimd::hadd(total);
+  for (; i < n; ++i) sum += q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
   return amax / 127.f;
 }
 
-// Activations of `tokens` rows: q is [tokens, padded] (zero past cols), scales [tokens, blocks].
-struct QuantizedRows {
-  std::vector<std::int8_t> q;
-  std::vector<float> scales;
+// The f32 sums of one token over the panel's rows, and how they are stored.
+#if defined(__AVX512F__)
+// With 12 tokens × 2 vectors of int32 accumulators in registers, the f32 sums live in memory (L1):
+// they are touched once per block of 16 vpdpbusd per accumulator.
+struct alignas(64) RowSums {
+  float lane[kInt8PanelRows] = {};
 };
 
-QuantizedRows quantize_rows(ThreadPool& pool, const float* x, int tokens, int cols) {
-  const std::size_t padded = padded_cols(cols), blocks = padded / kInt8Block;
-  QuantizedRows out{std::vector<std::int8_t>(tokens * padded), std::vector<float>(tokens * blocks)};
-  auto quantize_token = [&](std::size_t t) {
-    for (std::size_t b = 0; b < blocks; ++b) {
-      const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
-      out.scales[t * blocks + b] = quantize_span(x + t * cols + c0, n, &out.q[t * padded + c0]);
-    }
-  };
-  // Spread over the pool only when there is enough work to pay for waking it.
-  if (tokens >= 8) {
-    pool.parallel_for(tokens, quantize_token);
-  } else {
-    for (int t = 0; t < tokens; ++t) quantize_token(t);
+void store_row(const RowSums& sums, const float* row_scales, float* out) {
+  for (int h = 0; h < 2; ++h) {
+    _mm512_storeu_ps(out + 16 * h, _mm512_mul_ps(_mm512_load_ps(sums.lane + 16 * h), _mm512_loadu_ps(row_scales + 16 * h)));
   }
-  return out;
 }
 
-#if defined(__AVX2__)
-using Acc = __m256i;
-
-inline Acc zero_acc() { return _mm256_setzero_si256(); }
-
-// acc[lane] += Σ_{i<4} a[i] · w[4 · lane + i], with `a` the same 4 bytes in every lane.
-inline Acc dot4(Acc acc, __m256i a, __m256i w) {
-  const __m256i magnitude = _mm256_abs_epi8(a), signed_w = _mm256_sign_epi8(w, a);
-#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
-  return _mm256_dpbusd_epi32(acc, magnitude, signed_w);
-#else
-  const __m256i pairs = _mm256_maddubs_epi16(magnitude, signed_w);
-  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-#endif
+// acc += Σ_{i<4} u[4·lane + i] · a[i] per lane. GCC 12 wraps the intrinsic in register copies that
+// halve the kernel's speed; the instruction is written out instead.
+inline __m512i dpbusd(__m512i acc, __m512i u, __m512i a) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(a));
+  return acc;
 }
 
-// The tile's f32 sums for rows r0..r0+15 of token j: two 8-row halves.
+template <int TB>
+void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
+          const std::int32_t* const* offsets, std::size_t blocks, RowSums* sums) {
+  for (std::size_t b = 0; b < blocks; ++b) {
+    __m512i acc[TB][2];
+    for (int j = 0; j < TB; ++j) acc[j][0] = acc[j][1] = _mm512_set1_epi32(offsets[j][b]);
+    const std::uint8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
+    const std::size_t c0 = b * kInt8Block;
+    for (int g = 0; g < kGroupsPerBlock; ++g, group += kGroupBytes) {
+      const __m512i w0 = _mm512_load_si512(group);
+      const __m512i w1 = _mm512_load_si512(group + 64);
+      for (int j = 0; j < TB; ++j) {
+        std::int32_t four;
+        std::memcpy(&four, xq[j] + c0 + g * kGroup, sizeof four);
+        const __m512i a = _mm512_set1_epi32(four);
+        acc[j][0] = dpbusd(acc[j][0], w0, a);
+        acc[j][1] = dpbusd(acc[j][1], w1, a);
+      }
+    }
+    for (int j = 0; j < TB; ++j) {
+      const __m512 scale = _mm512_set1_ps(xs[j][b]);
+      for (int h = 0; h < 2; ++h) {
+        float* lane = sums[j].lane + 16 * h;
+        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][h]), scale, _mm512_load_ps(lane)));
+      }
+    }
+  }
+}
+
+constexpr std::uint8_t kStoredOffset = 0x80;  // weights stored as q + 128
+#elif defined(__AVX2__)
 struct RowSums {
   __m256 half[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
 };
 
+void store_row(const RowSums& sums, const float* row_scales, float* out) {
+  for (int h = 0; h < 2; ++h) _mm256_storeu_ps(out + 8 * h, _mm256_mul_ps(sums.half[h], _mm256_loadu_ps(row_scales + 8 * h)));
+}
+
+// acc[lane] += Σ_{i<4} a[i] · w[4 · lane + i], with `a` the same 4 bytes in every lane.
+inline __m256i dot4(__m256i acc, __m256i a, __m256i w) {
+  const __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(a), _mm256_sign_epi8(w, a));
+  return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
 template <int TB>
-void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* const* xs, std::size_t blocks,
-          RowSums* sums) {
-  constexpr int kGroupsPerBlock = kInt8Block / kGroup;
+void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
+          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
-    Acc acc[TB][2];
-    for (auto& a : acc) a[0] = a[1] = zero_acc();
-    const std::int8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
+    __m256i acc[TB][2];
+    for (auto& a : acc) a[0] = a[1] = _mm256_setzero_si256();
+    const std::uint8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
+    const std::size_t c0 = b * kInt8Block;
     for (int g = 0; g < kGroupsPerBlock; ++g, group += kGroupBytes) {
       const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(group));
       const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(group + 32));
-      const std::size_t c = (b * kGroupsPerBlock + g) * kGroup;
       for (int j = 0; j < TB; ++j) {
         std::int32_t four;
-        std::memcpy(&four, xq[j] + c, sizeof four);
+        std::memcpy(&four, xq[j] + c0 + g * kGroup, sizeof four);
         const __m256i a = _mm256_set1_epi32(four);
         acc[j][0] = dot4(acc[j][0], a, w0);
         acc[j][1] = dot4(acc[j][1], a, w1);
@@ -120,27 +164,26 @@ void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* c
   }
 }
 
-void store_row(const RowSums& sums, const float* row_scales, float* out) {
-  for (int h = 0; h < 2; ++h) {
-    _mm256_storeu_ps(out + 8 * h, _mm256_mul_ps(sums.half[h], _mm256_loadu_ps(row_scales + 8 * h)));
-  }
-}
+constexpr std::uint8_t kStoredOffset = 0;
 #else
-// Portable fallback with the same arithmetic: exact int32 block sums, f32 scaling.
+// Portable: the same arithmetic in scalar code.
 struct RowSums {
   float lane[kInt8PanelRows] = {};
 };
 
+void store_row(const RowSums& sums, const float* row_scales, float* out) {
+  for (int r = 0; r < kInt8PanelRows; ++r) out[r] = sums.lane[r] * row_scales[r];
+}
+
 template <int TB>
-void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* const* xs, std::size_t blocks,
-          RowSums* sums) {
-  constexpr int kGroupsPerBlock = kInt8Block / kGroup;
+void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
+          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     for (int j = 0; j < TB; ++j) {
       std::int32_t acc[kInt8PanelRows] = {};
       for (int g = 0; g < kGroupsPerBlock; ++g) {
-        const std::int8_t* group = panel + (b * kGroupsPerBlock + g) * kGroupBytes;
-        const std::int8_t* a = xq[j] + (b * kGroupsPerBlock + g) * kGroup;
+        const auto* group = reinterpret_cast<const std::int8_t*>(panel) + (b * kGroupsPerBlock + g) * kGroupBytes;
+        const std::int8_t* a = xq[j] + b * kInt8Block + g * kGroup;
         for (int r = 0; r < kInt8PanelRows; ++r)
           for (int i = 0; i < kGroup; ++i) acc[r] += std::int32_t{a[i]} * group[r * kGroup + i];
       }
@@ -149,22 +192,22 @@ void tile(const std::int8_t* panel, const std::int8_t* const* xq, const float* c
   }
 }
 
-void store_row(const RowSums& sums, const float* row_scales, float* out) {
-  for (int r = 0; r < kInt8PanelRows; ++r) out[r] = sums.lane[r] * row_scales[r];
-}
+constexpr std::uint8_t kStoredOffset = 0;
 #endif
 
 template <int TB>
-void panel_tile(const std::int8_t* panel, const QuantizedRows& x, std::size_t padded, std::size_t blocks, int t0,
+void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                 const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
   const std::int8_t* xq[TB];
   const float* xs[TB];
+  const std::int32_t* offsets[TB];
   for (int j = 0; j < TB; ++j) {
     xq[j] = x.q.data() + (t0 + j) * padded;
     xs[j] = x.scales.data() + (t0 + j) * blocks;
+    offsets[j] = x.vnni_offsets.data() + (t0 + j) * blocks;
   }
   RowSums sums[TB];
-  tile<TB>(panel, xq, xs, blocks, sums);
+  tile<TB>(panel, xq, xs, offsets, blocks, sums);
   for (int j = 0; j < TB; ++j) {
     float* out = y + (t0 + j) * ldy + r0;
     if (valid == kInt8PanelRows) {
@@ -177,8 +220,17 @@ void panel_tile(const std::int8_t* panel, const QuantizedRows& x, std::size_t pa
   }
 }
 
-std::size_t padded_rows(int rows) {
-  return (static_cast<std::size_t>(rows) + kInt8PanelRows - 1) / kInt8PanelRows * kInt8PanelRows;
+// panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
+template <int TB = kTokensPerTile>
+void panel_tokens(int tokens_in_tile, const std::uint8_t* panel, const LayerInput& x, std::size_t padded,
+                  std::size_t blocks, int t0, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
+                  int valid) {
+  if constexpr (TB > 1) {
+    if (tokens_in_tile < TB) {
+      return panel_tokens<TB - 1>(tokens_in_tile, panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
+    }
+  }
+  panel_tile<TB>(panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
 }
 
 // The scales follow the panels in the packed block.
@@ -195,6 +247,7 @@ std::size_t packed_int8_bytes(int rows, int cols) {
 PackedMatrix pack_int8(const MatrixView& w) {
   PackedMatrix p;
   p.packing = Packing::kInt8;
+  p.target = Target::QGUARD_TARGET_ENUM;
   p.rows = w.rows;
   p.cols = w.cols;
   p.bytes = packed_int8_bytes(w.rows, w.cols);
@@ -209,31 +262,50 @@ PackedMatrix pack_int8(const MatrixView& w) {
     scales[r] = 0.f;
     if (r < static_cast<std::size_t>(w.rows)) {
       copy_row(w, static_cast<int>(r), row.data());
-      scales[r] = quantize_span(row.data(), row.size(), q.data());
+      std::int32_t sum;
+      scales[r] = quantize_span(row.data(), row.size(), q.data(), sum);
     }
-    std::int8_t* panel = reinterpret_cast<std::int8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
+    auto* panel = reinterpret_cast<std::uint8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
     const std::size_t lane = r % kInt8PanelRows;
     for (std::size_t g = 0; g < padded / kGroup; ++g) {
-      std::memcpy(panel + g * kGroupBytes + lane * kGroup, &q[g * kGroup], kGroup);
+      for (int i = 0; i < kGroup; ++i) {
+        panel[g * kGroupBytes + lane * kGroup + i] = static_cast<std::uint8_t>(q[g * kGroup + i]) ^ kStoredOffset;
+      }
     }
   }
   return p;
 }
 
-void matmul_int8(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
-  const QuantizedRows xq = quantize_rows(pool, x, tokens, w.cols);
+void quantize_input(ThreadPool& pool, LayerInput& in) {
+  const std::size_t cols = in.cols, padded = padded_cols(in.cols), blocks = padded / kInt8Block;
+  in.q.assign(in.tokens * padded, 0);
+  in.scales.assign(in.tokens * blocks, 0.f);
+  in.vnni_offsets.assign(in.tokens * blocks, 0);
+  auto quantize_token = [&](std::size_t t) {
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
+      std::int32_t sum;
+      in.scales[t * blocks + b] = quantize_span(in.x + t * cols + c0, n, &in.q[t * padded + c0], sum);
+      in.vnni_offsets[t * blocks + b] = -128 * sum;
+    }
+  };
+  // Spread over the pool only when there is enough work to pay for waking it.
+  if (in.tokens >= 8) {
+    pool.parallel_for(in.tokens, quantize_token);
+  } else {
+    for (int t = 0; t < in.tokens; ++t) quantize_token(t);
+  }
+}
+
+void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
   const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const auto* values = w.as<std::int8_t>();
+  const auto* values = w.as<std::uint8_t>();
   const float* scales = int8_scales(w);
-  for_each_panel_tile(pool, w.rows, kInt8PanelRows, tokens, kTokensPerTile,
+  for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, kTokensPerTile,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        const std::int8_t* panel = values + p * kInt8PanelRows * padded;
-                        switch (tile_tokens) {
-                          case 3: return panel_tile<3>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
-                          case 2: return panel_tile<2>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
-                          default: return panel_tile<1>(panel, xq, padded, blocks, t0, scales, y, w.rows, r0, valid);
-                        }
+                        panel_tokens(tile_tokens, values + p * kInt8PanelRows * padded, x, padded, blocks, t0, scales,
+                                     y, w.rows, r0, valid);
                       });
 }
 
-}  // namespace qguard::kernels
+}  // namespace qguard::kernels::QGUARD_TARGET

@@ -1,17 +1,25 @@
-#include "kernels/packed_matmul.hpp"
-
-#include <sys/mman.h>
-
+// Products with packed f32 and BF16 layer matrices (one build per target), and the entry points that
+// route int8 matrices to packed_int8.cc.
+//
+// Layout: panels of kPanelRows output rows, stored input column by input column (a column of a
+// panel is kPanelRows consecutive values), so one kernel step loads two vectors of weights and
+// combines them with one broadcast activation per token.
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <new>
+#include <vector>
 
-namespace qguard::kernels {
+#include "kernels/target.hpp"
+
+namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
-constexpr std::size_t kLanes = FloatBatch::size;
-constexpr int kTokensPerTile = 6;  // 6 tokens × 2 vectors = 12 accumulators, 2 weights, 1 broadcast
+// Tokens per register tile: 2 weight vectors × kTokensPerTile accumulators, plus the 2 weights and
+// a broadcast, fill the register file (16 vector registers up to AVX2, 32 with AVX-512).
+#if defined(__AVX512F__)
+constexpr int kTokensPerTile = 12;
+#else
+constexpr int kTokensPerTile = 6;
+#endif
 
 inline FloatBatch load(const float* p) { return FloatBatch::load_unaligned(p); }
 inline FloatBatch load(const std::uint16_t* p) { return load_bf16(p); }
@@ -47,17 +55,14 @@ void panel_tile(const Elem* panel, const float* x, std::size_t cols, std::size_t
   }
 }
 
-template <typename Elem>
+// panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
+template <typename Elem, int TB = kTokensPerTile>
 void panel_tokens(int tokens_in_tile, const Elem* panel, const float* x, std::size_t cols, std::size_t t0, float* y,
                   std::size_t ldy, std::size_t r0, int valid) {
-  switch (tokens_in_tile) {
-    case 6: return panel_tile<6>(panel, x, cols, t0, y, ldy, r0, valid);
-    case 5: return panel_tile<5>(panel, x, cols, t0, y, ldy, r0, valid);
-    case 4: return panel_tile<4>(panel, x, cols, t0, y, ldy, r0, valid);
-    case 3: return panel_tile<3>(panel, x, cols, t0, y, ldy, r0, valid);
-    case 2: return panel_tile<2>(panel, x, cols, t0, y, ldy, r0, valid);
-    default: return panel_tile<1>(panel, x, cols, t0, y, ldy, r0, valid);
+  if constexpr (TB > 1) {
+    if (tokens_in_tile < TB) return panel_tokens<Elem, TB - 1>(tokens_in_tile, panel, x, cols, t0, y, ldy, r0, valid);
   }
+  panel_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid);
 }
 
 // Row by row: each source row is read sequentially (from the mapping, where it may be misaligned)
@@ -90,62 +95,53 @@ PanelStorage pack_values(const MatrixView& w, std::size_t panels) {
   return storage;
 }
 
+std::size_t panel_count(int rows) { return (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows; }
+
 }  // namespace
-
-void FreeDeleter::operator()(void* p) const { std::free(p); }
-
-PanelStorage allocate_panels(std::size_t bytes) {
-  // Aligned to 2 MiB and marked for transparent huge pages: a 0.6B model's 880 MB of packed weights
-  // then cost ~440 page faults instead of ~215,000 at load, and fewer TLB misses when streamed.
-  constexpr std::size_t kHugePage = 2 << 20;
-  bytes = std::max<std::size_t>(1, (bytes + kHugePage - 1) / kHugePage) * kHugePage;
-  void* memory = std::aligned_alloc(kHugePage, bytes);
-  if (memory == nullptr) throw std::bad_alloc();
-  ::madvise(memory, bytes, MADV_HUGEPAGE);  // advice only: without huge pages it still works
-  return PanelStorage(static_cast<std::byte*>(memory));
-}
 
 std::size_t packed_bytes(Packing packing, int rows, int cols) {
   if (packing == Packing::kInt8) return packed_int8_bytes(rows, cols);
-  const std::size_t panels = (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows;
-  return panels * kPanelRows * cols * (packing == Packing::kF32 ? sizeof(float) : sizeof(std::uint16_t));
+  return panel_count(rows) * kPanelRows * cols * (packing == Packing::kF32 ? sizeof(float) : sizeof(std::uint16_t));
 }
 
 PackedMatrix pack(const MatrixView& w, Packing packing) {
   if (packing == Packing::kInt8) return pack_int8(w);
   PackedMatrix p;
   p.packing = packing;
+  p.target = Target::QGUARD_TARGET_ENUM;
   p.rows = w.rows;
   p.cols = w.cols;
-  const std::size_t panels = (static_cast<std::size_t>(w.rows) + kPanelRows - 1) / kPanelRows;
-  p.owned = packing == Packing::kF32 ? pack_values<float>(w, panels) : pack_values<std::uint16_t>(w, panels);
+  p.owned = packing == Packing::kF32 ? pack_values<float>(w, panel_count(w.rows))
+                                     : pack_values<std::uint16_t>(w, panel_count(w.rows));
   p.values = p.owned.get();
   p.bytes = packed_bytes(packing, w.rows, w.cols);
   return p;
 }
 
-PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values) {
-  PackedMatrix p;
-  p.packing = packing;
-  p.rows = rows;
-  p.cols = cols;
-  p.values = values;
-  p.bytes = packed_bytes(packing, rows, cols);
-  return p;
+LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing) {
+  LayerInput in;
+  in.x = x;
+  in.tokens = tokens;
+  in.cols = cols;
+  in.packing = packing;
+  in.target = Target::QGUARD_TARGET_ENUM;
+  if (packing == Packing::kInt8) quantize_input(pool, in);
+  return in;
 }
 
-void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
-  if (w.packing == Packing::kInt8) return matmul_int8(pool, x, tokens, w, y);
+void matmul_packed(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
+  if (w.packing == Packing::kInt8) return matmul_int8(pool, in, w, y);
   const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
-  for_each_panel_tile(pool, w.rows, kPanelRows, tokens, kTokensPerTile,
+  for_each_panel_tile(pool, w.rows, kPanelRows, in.tokens, kTokensPerTile,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
                         if (w.packing == Packing::kF32) {
-                          panel_tokens(tile_tokens, w.as<float>() + p * panel_size, x, cols, t0, y, w.rows, r0, valid);
+                          panel_tokens(tile_tokens, w.as<float>() + p * panel_size, in.x, cols, t0, y, w.rows, r0,
+                                       valid);
                         } else {
-                          panel_tokens(tile_tokens, w.as<std::uint16_t>() + p * panel_size, x, cols, t0, y, w.rows,
-                                       r0, valid);
+                          panel_tokens(tile_tokens, w.as<std::uint16_t>() + p * panel_size, in.x, cols, t0, y,
+                                       w.rows, r0, valid);
                         }
                       });
 }
 
-}  // namespace qguard::kernels
+}  // namespace qguard::kernels::QGUARD_TARGET

@@ -5,7 +5,8 @@
 namespace qguard::kernels {
 
 struct ThreadPool::Job {
-  const std::function<void(std::size_t)>* body;
+  Item item;
+  const void* context;
   std::size_t count;
   std::atomic<std::size_t> next{0};
   std::size_t finished = 0;  // guarded by done_mutex
@@ -30,7 +31,7 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::run_items(Job& job) {
   std::size_t ran = 0;
-  for (std::size_t i; (i = job.next.fetch_add(1)) < job.count; ++ran) (*job.body)(i);
+  for (std::size_t i; (i = job.next.fetch_add(1)) < job.count; ++ran) job.item(job.context, i);
   std::lock_guard lock(job.done_mutex);
   job.finished += ran;
   if (job.finished == job.count) job.done.notify_all();
@@ -64,14 +65,15 @@ void ThreadPool::worker_loop() {
   }
 }
 
-void ThreadPool::parallel_for(std::size_t n, const std::function<void(std::size_t)>& body) {
+void ThreadPool::run(std::size_t n, Item item, const void* context) {
   if (n == 0) return;
   if (workers_.empty() || n == 1) {
-    for (std::size_t i = 0; i < n; ++i) body(i);
+    for (std::size_t i = 0; i < n; ++i) item(context, i);
     return;
   }
   Job job;
-  job.body = &body;
+  job.item = item;
+  job.context = context;
   job.count = n;
   {
     std::lock_guard lock(mutex_);

@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
-#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -25,11 +24,18 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done.
-  // Exceptions must not escape `body`.
-  void parallel_for(std::size_t n, const std::function<void(std::size_t)>& body);
+  // Exceptions must not escape `body`. (A template over the body rather than a std::function: the
+  // per-target kernel builds then instantiate nothing outside their own namespace, see
+  // kernels/target.hpp.)
+  template <typename Body>
+  void parallel_for(std::size_t n, const Body& body) {
+    run(n, [](const void* context, std::size_t i) { (*static_cast<const Body*>(context))(i); }, &body);
+  }
 
  private:
+  using Item = void (*)(const void* context, std::size_t i);
   struct Job;
+  void run(std::size_t n, Item item, const void* context);
   void worker_loop();
   static void run_items(Job& job);
 

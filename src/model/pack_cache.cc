@@ -59,7 +59,7 @@ PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& che
                      std::span<const PackedTensor> tensors)
     : dir_(dir) {
   std::error_code error;
-  key_ = fmt::format("qguard pack cache 1\npanels {} {} {}\n", kernels::kPanelRows, kernels::kInt8PanelRows,
+  key_ = fmt::format("qguard pack cache 2\nlayout {} block {}\n", kernels::packed_layout(),
                      kernels::kInt8Block);
   std::vector<std::filesystem::path> files;
   for (const io::MappedFile& file : checkpoint.files()) files.push_back(file.path());

@@ -16,7 +16,7 @@
 
 #include "io/checkpoint.hpp"
 #include "io/mapped_file.hpp"
-#include "kernels/packed_matmul.hpp"
+#include "kernels/kernels.hpp"
 
 namespace qguard::model {
 

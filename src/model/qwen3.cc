@@ -2,19 +2,13 @@
 
 #include <cmath>
 
-#include <Eigen/Core>
 #include <fmt/format.h>
 
-#include "kernels/ops.hpp"
-#include "kernels/packed_matmul.hpp"
+#include "kernels/kernels.hpp"
 #include "qguard/error.hpp"
 
 namespace qguard::model {
 namespace {
-
-using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using ConstMap = Eigen::Map<const RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
-using Map = Eigen::Map<RowMajor, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 void check_token_ids(std::span<const std::int32_t> ids, int vocab_size) {
   for (std::int32_t id : ids) {
@@ -67,11 +61,13 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
     const LayerWeights& w = weights_.layers[l];
     for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]);
 
+    // q, k and v of the normed input (quantized once for int8 weights); k and v go to the cache.
     float* k = cache.keys(l) + static_cast<std::size_t>(p0) * c.kv_dim();
     float* v = cache.values(l) + static_cast<std::size_t>(p0) * c.kv_dim();
-    kernels::matmul(pool_, h.data(), T, w.q_proj, q.data());
-    kernels::matmul(pool_, h.data(), T, w.k_proj, k);
-    kernels::matmul(pool_, h.data(), T, w.v_proj, v);
+    const kernels::LayerInput attention_input = kernels::prepare_input(pool_, h.data(), T, H, w.q_proj);
+    kernels::matmul(pool_, attention_input, w.q_proj, q.data());
+    kernels::matmul(pool_, attention_input, w.k_proj, k);
+    kernels::matmul(pool_, attention_input, w.v_proj, v);
     for (int t = 0; t < T; ++t) {
       for (int j = 0; j < c.num_heads; ++j) {
         float* qj = &q[(static_cast<std::size_t>(t) * c.num_heads + j) * hd];
@@ -85,47 +81,22 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
       }
     }
 
-    attention(l, q.data(), T, cache, attn.data());
+    // Causal grouped-query attention over the cached positions and these, then the output projection.
+    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, T, cache.length()};
+    kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
     kernels::matmul(pool_, attn.data(), T, w.o_proj, h.data());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];
 
     for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], w.post_attention_norm.data(), H, eps, &h[t * H]);
-    kernels::matmul(pool_, h.data(), T, w.gate_proj, gate.data());
-    kernels::matmul(pool_, h.data(), T, w.up_proj, up.data());
+    const kernels::LayerInput mlp_input = kernels::prepare_input(pool_, h.data(), T, H, w.gate_proj);
+    kernels::matmul(pool_, mlp_input, w.gate_proj, gate.data());
+    kernels::matmul(pool_, mlp_input, w.up_proj, up.data());
     kernels::silu_mul(gate.data(), up.data(), gate.size());
     kernels::matmul(pool_, gate.data(), T, w.down_proj, h.data());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];
   }
   for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]);
   return x;
-}
-
-// a_j = softmax(q_j · k_jᵀ / sqrt(hd) + causal mask) · v_j for every query head j, where query t
-// sits at position p0 + t and sees keys 0 ..= p0 + t; head j reads kv head j / (nh / nkv).
-void Qwen3::attention(int layer, const float* q, int T, const KvCache& cache, float* out) const {
-  const Config& c = config_;
-  const int hd = c.head_dim, len = cache.length(), p0 = len - T;
-  const int group = c.num_heads / c.num_kv_heads;
-  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  // One task per kv head: its query heads run back to back, so its keys and values come from
-  // memory once and from cache for the rest of the group.
-  pool_.parallel_for(c.num_kv_heads, [&](std::size_t kv_head) {
-    const int kv = static_cast<int>(kv_head);
-    const ConstMap kj(cache.keys(layer) + kv * hd, len, hd, Eigen::OuterStride<>(c.kv_dim()));
-    const ConstMap vj(cache.values(layer) + kv * hd, len, hd, Eigen::OuterStride<>(c.kv_dim()));
-    thread_local RowMajor scores;
-    for (int j = kv * group; j < (kv + 1) * group; ++j) {
-      const ConstMap qj(q + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
-      Map aj(out + j * hd, T, hd, Eigen::OuterStride<>(c.q_dim()));
-      scores.noalias() = (qj * kj.transpose()) * scale;
-      for (int t = 0; t < T; ++t) {
-        const int visible = p0 + t + 1;
-        kernels::softmax(&scores(t, 0), visible);
-        scores.row(t).tail(len - visible).setZero();
-      }
-      aj.noalias() = scores * vj;
-    }
-  });
 }
 
 std::vector<float> Qwen3::logits(const float* hidden, int rows) const {

@@ -39,8 +39,6 @@ class Qwen3 {
   std::vector<float> logits_of(const float* hidden, std::span<const std::int32_t> tokens) const;
 
  private:
-  void attention(int layer, const float* q, int tokens, const KvCache& cache, float* out) const;
-
   Config config_;
   io::Checkpoint checkpoint_;
   mutable kernels::ThreadPool pool_;  // before weights_: packing the weights runs on it

@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "io/checkpoint.hpp"
-#include "kernels/matmul.hpp"
-#include "kernels/packed_matmul.hpp"
+#include "kernels/kernels.hpp"
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
 #include "model/pack_cache.hpp"

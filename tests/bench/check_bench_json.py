@@ -18,7 +18,7 @@ import tempfile
 
 REQUIRED = ["p50_ms", "p95_ms", "label_p50_ms", "prefill_tok_s", "prefill_tok_s_by_length", "decode_tok_s",
             "load_ms", "rss_mb", "dtype", "threads", "requests", "f32_peak_gflops", "int8_peak_gops",
-            "mem_bw_gbs", "prefill_efficiency", "decode_bw_efficiency", "failed"]
+            "mem_bw_gbs", "prefill_efficiency", "decode_bw_efficiency", "failed", "kernels"]
 LENGTHS = ["64", "170", "369"]
 
 
@@ -90,6 +90,9 @@ def check_report(report, requests, dtype, config):
     for key in ["decode_tok_s", "load_ms", "rss_mb", "f32_peak_gflops", "mem_bw_gbs", "prefill_efficiency",
                 "decode_bw_efficiency", "prefill_tok_s"]:
         positive(report, key)
+    check(report["kernels"] in ("baseline", "avx2", "avx512"), f"kernels {report['kernels']!r}")
+    # Every SIMD kernel build has 8-bit dot-product instructions; the scalar baseline has none.
+    check((report["int8_instructions"] is None) == (report["kernels"] == "baseline"), "int8 instructions vs kernels")
     if report["int8_instructions"] is not None:
         positive(report, "int8_peak_gops")
     check(report["dtype"] == dtype, f"dtype {report['dtype']!r}, expected {dtype!r}")

@@ -12,6 +12,7 @@ shape, non-finite values). Arguments after `--` are passed on to `qguard logits`
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -35,10 +36,10 @@ def reject_constant(name):
     raise ValueError(f"non-JSON number {name}")
 
 
-def run_qguard(binary, model_dir, ids, all_positions, extra_args, timeout):
+def run_qguard(binary, model_dir, ids, all_positions, extra_args, timeout, launcher):
     if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
         raise CheckError(f"qguard binary {binary!r} is missing or not executable")
-    command = [binary, "logits", "--model", model_dir, "--ids", ",".join(map(str, ids))]
+    command = shlex.split(launcher) + [binary, "logits", "--model", model_dir, "--ids", ",".join(map(str, ids))]
     if all_positions:
         command.append("--all")
     command += extra_args
@@ -79,11 +80,11 @@ def compare(got, ref):
     }
 
 
-def check(binary, model_dir, ids, last_only=False, extra_args=(), timeout=1800, int8=False):
+def check(binary, model_dir, ids, last_only=False, extra_args=(), timeout=1800, int8=False, launcher=""):
     """Returns the figures; raises CheckError on any problem other than a numeric mismatch."""
     started = time.monotonic()
     extra_args = list(extra_args) + (["--weights", "int8"] if int8 else [])
-    got = run_qguard(binary, model_dir, ids, not last_only, extra_args, timeout)
+    got = run_qguard(binary, model_dir, ids, not last_only, extra_args, timeout, launcher)
     qguard_seconds = time.monotonic() - started
     scheme = qwen3_reference.Int8Scheme() if int8 else None
     try:
@@ -124,6 +125,7 @@ def parse_args(argv):
     p.add_argument("--int8", action="store_true",
                    help="run qguard with --weights int8 and the reference by the same int8 scheme")
     p.add_argument("--timeout", type=float, default=1800, help="seconds qguard may take")
+    p.add_argument("--launcher", default="", help="command that runs qguard, e.g. 'qemu-x86_64 -cpu Haswell'")
     args = p.parse_args(argv)
     args.extra = extra
     return args
@@ -144,7 +146,7 @@ def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         ids = token_ids(args)
-        f = check(args.qguard, args.model, ids, args.last_only, args.extra, args.timeout, args.int8)
+        f = check(args.qguard, args.model, ids, args.last_only, args.extra, args.timeout, args.int8, args.launcher)
     except (CheckError, qwen3_reference.ReferenceError) as e:
         print(f"check_logits: error: {e}", file=sys.stderr)
         return 2

@@ -25,15 +25,12 @@
 #include <thread>
 #include <vector>
 
-#if defined(__AVX2__) || defined(__AVX512VNNI__)
-#include <immintrin.h>
-#endif
-
 #include <fmt/format.h>
 #include <simdjson.h>
 #include <xsimd/xsimd.hpp>
 
 #include "commands.hpp"
+#include "kernels/dispatch.hpp"
 #include "qguard/classifier.hpp"
 #include "qguard/error.hpp"
 #include "qguard/json.hpp"
@@ -138,11 +135,6 @@ double percentile(std::vector<double> samples, double p) {
 // operations of all threads over the wall time from the common start to the last thread's end.
 
 constexpr double kPeakSeconds = 0.3;
-constexpr int kChains = 12;      // independent FMA chains: more than FMA latency x FMA ports on x86
-// Fewer for 8-bit: with the two constants and the temporaries, 8 chains are what stays in AVX2's 16
-// registers (10 or 12 spill to the stack and measure lower).
-constexpr int kInt8Chains = 8;
-constexpr int kBlock = 4096;     // iterations between clock reads
 
 // `per_thread(deadline)` runs until the deadline and returns the operations it did.
 template <class Loop>
@@ -166,88 +158,6 @@ double ops_per_second(int threads, Loop per_thread) {
 template <class T>
 void keep(const T& value) {
   asm volatile("" : : "r"(&value) : "memory");
-}
-
-// f32: acc = acc * a + b on kChains independent xsimd batches; 2 flops per lane per FMA. The values
-// converge to b / (1 - a) = 1, never denormal.
-double f32_fma_loop(Clock::time_point deadline) {
-  using Batch = xsimd::batch<float>;
-  Batch acc[kChains];
-  for (int c = 0; c < kChains; ++c) acc[c] = Batch(1.0f + 0.01f * static_cast<float>(c));
-  const Batch a(0.999f), b(0.001f);
-  double ops = 0;
-  while (Clock::now() < deadline) {
-    for (int i = 0; i < kBlock; ++i) {
-      // Unrolled, the accumulators live in registers (without the pragma, -O2 keeps them in memory).
-#pragma GCC unroll 16
-      for (int c = 0; c < kChains; ++c) acc[c] = xsimd::fma(acc[c], a, b);
-    }
-    ops += 2.0 * kBlock * kChains * Batch::size;
-  }
-  Batch sum = acc[0];
-  for (int c = 1; c < kChains; ++c) sum += acc[c];
-  keep(sum);
-  return ops;
-}
-
-// int8 dot products the way quantized kernels do them: unsigned x signed 8-bit products summed into
-// 32-bit lanes, 2 ops (multiply + add) per 8-bit product. Which instructions is fixed at compile
-// time by the same flags the library's kernels are built with (-march=native), not by a runtime
-// CPU check: the figure is the peak of what this build can use. Each chain feeds its own result back
-// as the unsigned operand, so nothing is loop-invariant.
-#if defined(__AVX512VNNI__) && defined(__AVX512BW__)
-constexpr std::string_view kInt8Instructions = "AVX-512 VNNI vpdpbusd";
-double int8_dot_loop(Clock::time_point deadline) {
-  __m512i acc[kInt8Chains];
-  for (int c = 0; c < kInt8Chains; ++c) acc[c] = _mm512_set1_epi32(0x01020304 * (c + 1));
-  const __m512i weights = _mm512_set1_epi8(3);
-  double ops = 0;
-  while (Clock::now() < deadline) {
-    for (int i = 0; i < kBlock; ++i) {
-#pragma GCC unroll 16
-      for (int c = 0; c < kInt8Chains; ++c) acc[c] = _mm512_dpbusd_epi32(acc[c], acc[c], weights);
-    }
-    ops += 2.0 * kBlock * kInt8Chains * 64;  // 64 u8 x s8 products per instruction
-  }
-  __m512i sum = acc[0];
-  for (int c = 1; c < kInt8Chains; ++c) sum = _mm512_add_epi32(sum, acc[c]);
-  keep(sum);
-  return ops;
-}
-#elif defined(__AVX2__)
-constexpr std::string_view kInt8Instructions = "AVX2 vpmaddubsw + vpmaddwd";
-double int8_dot_loop(Clock::time_point deadline) {
-  __m256i acc[kInt8Chains];
-  for (int c = 0; c < kInt8Chains; ++c) acc[c] = _mm256_set1_epi32(0x01020304 * (c + 1));
-  const __m256i weights = _mm256_set1_epi8(3);
-  const __m256i ones = _mm256_set1_epi16(1);
-  double ops = 0;
-  while (Clock::now() < deadline) {
-    for (int i = 0; i < kBlock; ++i) {
-#pragma GCC unroll 16
-      for (int c = 0; c < kInt8Chains; ++c) {
-        const __m256i pairs = _mm256_maddubs_epi16(acc[c], weights);         // 32 products
-        acc[c] = _mm256_add_epi32(acc[c], _mm256_madd_epi16(pairs, ones));  // into 8 x i32
-      }
-    }
-    ops += 2.0 * kBlock * kInt8Chains * 32;
-  }
-  __m256i sum = acc[0];
-  for (int c = 1; c < kInt8Chains; ++c) sum = _mm256_add_epi32(sum, acc[c]);
-  keep(sum);
-  return ops;
-}
-#else
-constexpr std::string_view kInt8Instructions;  // empty: no 8-bit dot-product instructions in this build
-#endif
-
-std::optional<double> int8_peak_ops(int threads) {
-#if defined(__AVX2__) || (defined(__AVX512VNNI__) && defined(__AVX512BW__))
-  return ops_per_second(threads, int8_dot_loop);
-#else
-  (void)threads;
-  return std::nullopt;
-#endif
 }
 
 // Read bandwidth: `threads` threads sum their share of a 1 GiB buffer (each first writes its own
@@ -548,8 +458,10 @@ Results run_bench(const BenchArgs& args) {
   }
 
   progress("machine peaks on {} threads", r.threads);
-  r.f32_peak_gflops = ops_per_second(r.threads, f32_fma_loop) / 1e9;
-  if (const auto ops = int8_peak_ops(r.threads)) r.int8_peak_gops = *ops / 1e9;
+  // The peak loops of the kernel build the library runs (kernels/dispatch.hpp): the same instructions.
+  const kernels::TargetKernels& kernels = kernels::active_kernels();
+  r.f32_peak_gflops = ops_per_second(r.threads, kernels.f32_fma_ops) / 1e9;
+  if (const double ops = ops_per_second(r.threads, kernels.int8_dot_ops); ops > 0) r.int8_peak_gops = ops / 1e9;
   r.mem_bw_gbs = memory_read_bytes_per_second(r.threads) / 1e9;
   return r;
 }
@@ -596,7 +508,7 @@ void print_json(const Results& r, const BenchArgs& args) {
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
       "\"mem_bw_gbs\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, \"max_abs_dp\": {}, "
-      "\"severity_agreement\": {}}}\n",
+      "\"severity_agreement\": {}, \"kernels\": {}}}\n",
       json_number(maybe_percentile(r.full_ms, 50)), json_number(maybe_percentile(r.full_ms, 95)),
       json_number(maybe_percentile(r.label_ms, 50)), json_number(maybe_percentile(r.label_ms, 95)),
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
@@ -607,8 +519,9 @@ void print_json(const Results& r, const BenchArgs& args) {
       json_number(r.load_rss_mb), json_number(r.weight_mb), to_json_string(r.dtype),
       r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
       r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
-      kInt8Instructions.empty() ? "null" : to_json_string(kInt8Instructions), json_number(r.mem_bw_gbs), r.compared,
-      json_number(r.mean_abs_dp), json_number(r.max_abs_dp), json_number(r.severity_agreement));
+      r.int8_peak_gops ? to_json_string(kernels::active_kernels().int8_instructions) : "null",
+      json_number(r.mem_bw_gbs), r.compared, json_number(r.mean_abs_dp), json_number(r.max_abs_dp),
+      json_number(r.severity_agreement), to_json_string(kernels::to_string(kernels::active_target())));
 }
 
 std::string ms_or_dash(std::optional<double> value) {
@@ -616,8 +529,8 @@ std::string ms_or_dash(std::optional<double> value) {
 }
 
 void print_text(const Results& r, const BenchArgs& args) {
-  fmt::print("qguard bench  {}  ({}, weights held as {}, {} threads)\n", args.model_dir, args.prompts, r.dtype,
-             r.threads);
+  fmt::print("qguard bench  {}  ({}, weights held as {}, {} threads, {} kernels)\n", args.model_dir, args.prompts,
+             r.dtype, r.threads, kernels::to_string(kernels::active_target()));
   fmt::print("requests            {} timed ({} lines x {} passes), median prompt {} tokens with the template\n",
              r.requests, r.requests / static_cast<std::size_t>(args.repeat), args.repeat, r.prompt_tokens_p50);
   fmt::print("load                {:8.1f} ms  (pack cache: {})\n", r.load_ms, r.pack_cache);
@@ -639,8 +552,8 @@ void print_text(const Results& r, const BenchArgs& args) {
              r.weight_mb);
   fmt::print("machine, {} threads  f32 FMA {:.1f} GFLOP/s, int8 dot {}, memory read {:.1f} GB/s\n", r.threads,
              r.f32_peak_gflops,
-             r.int8_peak_gops ? fmt::format("{:.1f} GOP/s ({})", *r.int8_peak_gops, kInt8Instructions)
-                              : std::string("not measured (no 8-bit dot instructions in this build)"),
+             r.int8_peak_gops ? fmt::format("{:.1f} GOP/s ({})", *r.int8_peak_gops, kernels::active_kernels().int8_instructions)
+                              : std::string("not measured (no 8-bit dot instructions in these kernels)"),
              r.mem_bw_gbs);
   if (r.compared > 0) {
     fmt::print("int8 vs f32 path    mean |Δp| {:.2g}, max |Δp| {:.2g} over {} label verdicts, severities agree {:.1f}%\n",

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "kernels/cpu.hpp"
 #include "qguard/error.hpp"
 #include "qguard/model.hpp"
 
@@ -89,6 +90,8 @@ void add_model_commands(CLI::App& app) {
     fmt::print("bytes mapped        {} ({:.1f} MiB)\n", m.bytes_mapped, m.bytes_mapped / 1048576.0);
     fmt::print("weight bytes        {} ({:.1f} MiB)\n", m.weight_bytes, m.weight_bytes / 1048576.0);
     fmt::print("pack cache          {}\n", m.pack_cache);
+    fmt::print("kernels             {} (this CPU runs up to {}; QGUARD_CPU caps it)\n",
+               kernels::to_string(kernels::active_target()), kernels::to_string(kernels::detected_target()));
   });
 }
 

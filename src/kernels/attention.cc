@@ -1,0 +1,203 @@
+// Causal grouped-query attention over the key/value cache (one build per target).
+//
+// The keys of each kv head are first transposed (head_dim rows of positions), so that scores come
+// out kLanes keys at a time from plain multiply-adds, without sums across lanes, and its values are
+// gathered into consecutive rows (the cache interleaves kv heads, which defeats the hardware
+// prefetcher: each value row would sit in another 4 KiB page). Then a task is one
+// kv head and a block of kLanes query rows, a query row being one (token, query head) pair of the
+// heads that share that kv head, so each key and value read serves every row of the block:
+//   scores   s[row][key] = q[row] · k[key] / sqrt(head_dim), kLanes keys per vector;
+//   softmax  per row over the keys it sees (causal), the others get 0;
+//   values   out[row] = Σ_key p[row][key] · v[key], a few rows and head_dim vectors at a time.
+#include <cmath>
+#include <vector>
+
+#include "kernels/target.hpp"
+
+namespace qguard::kernels::QGUARD_TARGET {
+namespace {
+
+constexpr int kRows = static_cast<int>(kLanes);  // query rows per block
+constexpr int kChunks = 8;                       // head_dim vectors accumulated at once
+#if defined(__AVX512F__)
+constexpr int kValueRows = 2;  // 2 rows × 8 vectors of accumulators: 16 of 32 registers
+#else
+constexpr int kValueRows = 1;  // 8 accumulators of 16 registers
+#endif
+
+std::size_t round_up(int n, int multiple) { return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple; }
+
+// One kv head's keys and values, laid out for attend_block:
+//   keys_t[d · padded + k] = keys[k, kv_head, d] (zero for length <= k < padded);
+//   values_g[k · head_dim + d] = values[k, kv_head, d].
+void gather_head(const AttentionShape& s, const float* keys, const float* values, int kv_head, std::size_t padded,
+                 float* keys_t, float* values_g) {
+  const int hd = s.head_dim;
+  const std::size_t stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
+  for (int k0 = 0; k0 < s.length; k0 += kRows) {  // a tile of kRows keys: their rows stay in L1
+    const int k1 = std::min(s.length, k0 + kRows);
+    for (int d = 0; d < hd; ++d) {
+      float* dst = keys_t + d * padded;
+      for (int k = k0; k < k1; ++k) dst[k] = keys[k * stride + offset + d];
+    }
+  }
+  for (int d = 0; d < hd; ++d) std::fill(keys_t + d * padded + s.length, keys_t + (d + 1) * padded, 0.f);
+  for (int k = 0; k < s.length; ++k) std::copy_n(values + k * stride + offset, hd, values_g + k * hd);
+}
+
+// dst[r][0 .. C·kLanes) = scale[r] · Σ_k p[r][k] · value[k · stride + 0 .. C·kLanes) for R rows of p
+// (row stride p_stride): R × C accumulators in registers.
+template <int R, int C>
+void weighted_sum(const float* p, std::size_t p_stride, const float* value, std::size_t stride, int keys,
+                  const float* scale, float* const* dst) {
+  FloatBatch acc[R][C];
+  for (auto& row : acc) {
+    for (auto& a : row) a = FloatBatch(0.f);
+  }
+  for (int k = 0; k < keys; ++k, value += stride) {
+    FloatBatch pk[R];
+    for (int r = 0; r < R; ++r) pk[r] = FloatBatch(p[r * p_stride + k]);
+    for (int c = 0; c < C; ++c) {
+      const FloatBatch v = FloatBatch::load_unaligned(value + c * kLanes);
+      for (int r = 0; r < R; ++r) acc[r][c] = xsimd::fma(pk[r], v, acc[r][c]);
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    for (int c = 0; c < C; ++c) (acc[r][c] * FloatBatch(scale[r])).store_unaligned(dst[r] + c * kLanes);
+  }
+}
+
+struct Scratch {
+  std::vector<float> queries;  // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
+  std::vector<float> scores;   // [kRows, keys rounded up to kLanes]
+};
+
+void attend_block(const AttentionShape& s, int kv_head, int first_row, const float* q, const float* keys_t,
+                  std::size_t padded, const float* values_g, float* out, Scratch& scratch) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
+  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd;
+  const int rows = std::min(kRows, s.tokens * group - first_row);
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+
+  // Row i of the block is token (first_row + i) / group, query head kv_head · group + (first_row + i) % group.
+  auto token_of = [&](int i) { return (first_row + i) / group; };
+  auto head_of = [&](int i) { return kv_head * group + (first_row + i) % group; };
+  scratch.queries.assign(static_cast<std::size_t>(kRows) * hd, 0.f);
+  for (int i = 0; i < rows; ++i) {
+    const float* src = q + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    for (int d = 0; d < hd; ++d) scratch.queries[d * kRows + i] = src[d] * scale;
+  }
+  const int keys_seen = p0 + token_of(rows - 1) + 1;
+  const std::size_t width = round_up(keys_seen, kRows);
+  scratch.scores.resize(kRows * width);
+
+  // Scores, kLanes keys × every row of the block at a time.
+  const float* queries = scratch.queries.data();
+  for (std::size_t k0 = 0; k0 < width; k0 += kLanes) {
+    FloatBatch acc[kRows];
+    for (auto& a : acc) a = FloatBatch(0.f);
+    const float* kt = keys_t + k0;
+    const float* qt = queries;
+    for (int d = 0; d < hd; ++d, kt += padded, qt += kRows) {
+      const FloatBatch keys_d = FloatBatch::load_unaligned(kt);
+      for (int i = 0; i < kRows; ++i) acc[i] = xsimd::fma(FloatBatch(qt[i]), keys_d, acc[i]);
+    }
+    for (int i = 0; i < kRows; ++i) acc[i].store_unaligned(&scratch.scores[i * width + k0]);
+  }
+
+  // Softmax over the keys each row sees; 1 / Σ is applied with the values.
+  alignas(64) float inverse[kRows];
+  for (int i = 0; i < rows; ++i) {
+    float* row = &scratch.scores[i * width];
+    const int visible = p0 + token_of(i) + 1;
+    inverse[i] = 1.f / softmax_numerators(row, visible);
+    std::fill(row + visible, row + width, 0.f);
+  }
+
+  // out[row] = Σ_k p[row][k] · V[k] · inverse[row], kValueRows rows and kChunks vectors at a time.
+  for (int i = 0; i < rows;) {
+    const int r = rows - i >= kValueRows ? kValueRows : 1;
+    float* dst[kValueRows];
+    for (int j = 0; j < r; ++j) dst[j] = out + token_of(i + j) * q_stride + static_cast<std::size_t>(head_of(i + j)) * hd;
+    const float* p = &scratch.scores[i * width];
+    int d = 0;
+    for (; d + kChunks * kRows <= hd; d += kChunks * kRows) {
+      float* at[kValueRows];
+      for (int j = 0; j < r; ++j) at[j] = dst[j] + d;
+      if (r == kValueRows) {
+        weighted_sum<kValueRows, kChunks>(p, width, values_g + d, hd, keys_seen, inverse + i, at);
+      } else {
+        weighted_sum<1, kChunks>(p, width, values_g + d, hd, keys_seen, inverse + i, at);
+      }
+    }
+    for (; d < hd; ++d) {  // a head_dim that is not a multiple of kChunks · kLanes
+      for (int j = 0; j < r; ++j) {
+        float sum = 0.f;
+        for (int k = 0; k < keys_seen; ++k) sum += p[j * width + k] * values_g[k * hd + d];
+        dst[j][d] = sum * inverse[i + j];
+      }
+    }
+    i += r;
+  }
+}
+
+// The few query rows of one kv head that a decode step has, straight from the cache: the rows are
+// too few to pay for gathering the head's keys and values, which are read just once here.
+void attend_rows(const AttentionShape& s, int kv_head, const float* q, const float* keys, const float* values,
+                 float* out, std::vector<float>& scores) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
+  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd, kv_stride = static_cast<std::size_t>(s.kv_heads) * hd;
+  const std::size_t offset = static_cast<std::size_t>(kv_head) * hd;
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  scores.resize(s.length);
+  for (int t = 0; t < s.tokens; ++t) {
+    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
+      const float* query = q + t * q_stride + static_cast<std::size_t>(head) * hd;
+      const int visible = p0 + t + 1;
+      for (int k = 0; k < visible; ++k) scores[k] = scale * dot(query, keys + k * kv_stride + offset, hd);
+      const float inverse = 1.f / softmax_numerators(scores.data(), visible);
+      float* dst = out + t * q_stride + static_cast<std::size_t>(head) * hd;
+      int d = 0;
+      for (; d + kChunks * kRows <= hd; d += kChunks * kRows) {
+        weighted_sum<1, kChunks>(scores.data(), 0, values + offset + d, kv_stride, visible, &inverse, &dst);
+        dst += kChunks * kRows;
+      }
+      for (; d < hd; ++d, ++dst) {
+        float sum = 0.f;
+        for (int k = 0; k < visible; ++k) sum += scores[k] * values[k * kv_stride + offset + d];
+        *dst = sum * inverse;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys, const float* values,
+               float* out) {
+  const int group = s.heads / s.kv_heads;
+  const int blocks = (s.tokens * group + kRows - 1) / kRows;
+  if (s.tokens * group <= kRows / 2) {  // a decode step (or two)
+    pool.parallel_for(s.kv_heads, [&](std::size_t g) {
+      thread_local std::vector<float> scores;
+      attend_rows(s, static_cast<int>(g), q, keys, values, out, scores);
+    });
+    return;
+  }
+  const std::size_t padded = round_up(s.length, kRows), per_head = padded * s.head_dim;
+  thread_local std::vector<float> gathered;  // the caller's: grows to the longest cache seen
+  gathered.resize(2 * per_head * s.kv_heads);
+  float* const keys_t = gathered.data();
+  float* const values_g = keys_t + per_head * s.kv_heads;
+  pool.parallel_for(s.kv_heads, [&](std::size_t g) {
+    gather_head(s, keys, values, static_cast<int>(g), padded, keys_t + g * per_head, values_g + g * per_head);
+  });
+  pool.parallel_for(static_cast<std::size_t>(s.kv_heads) * blocks, [&](std::size_t task) {
+    thread_local Scratch scratch;
+    const int kv_head = static_cast<int>(task) / blocks, block = static_cast<int>(task) % blocks;
+    attend_block(s, kv_head, block * kRows, q, keys_t + kv_head * per_head, padded, values_g + kv_head * per_head,
+                 out, scratch);
+  });
+}
+
+}  // namespace qguard::kernels::QGUARD_TARGET

@@ -1,0 +1,94 @@
+#include "kernels/cpu.hpp"
+
+#include <cpuid.h>
+
+#include <cstdint>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "qguard/error.hpp"
+
+namespace qguard::kernels {
+namespace {
+
+struct Cpuid {
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+};
+
+Cpuid cpuid(unsigned leaf, unsigned subleaf) {
+  Cpuid r;
+  if (!__get_cpuid_count(leaf, subleaf, &r.eax, &r.ebx, &r.ecx, &r.edx)) return {};
+  return r;
+}
+
+bool bit(unsigned word, int index) { return (word >> index) & 1u; }
+
+// The register state the OS saves on a context switch (XCR0): without it, wide registers are unusable
+// even when CPUID lists the instructions.
+std::uint64_t os_enabled_state() {
+  std::uint32_t low = 0, high = 0;
+  __asm__("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+  return (std::uint64_t{high} << 32) | low;
+}
+
+Target detect() {
+  const Cpuid leaf1 = cpuid(1, 0), leaf7 = cpuid(7, 0);
+  if (!bit(leaf1.ecx, 27)) return Target::kBaseline;  // OSXSAVE: XGETBV usable
+  const std::uint64_t state = os_enabled_state();
+  const bool ymm_state = (state & 0x6) == 0x6;       // SSE + AVX registers
+  const bool zmm_state = (state & 0xe6) == 0xe6;     // ... + opmask and upper ZMM registers
+  const bool avx2 = bit(leaf1.ecx, 28) && bit(leaf1.ecx, 12) && bit(leaf1.ecx, 29) && bit(leaf7.ebx, 5) &&
+                    bit(leaf7.ebx, 3) && bit(leaf7.ebx, 8);  // AVX, FMA, F16C, AVX2, BMI1, BMI2
+  if (!avx2 || !ymm_state) return Target::kBaseline;
+  const bool avx512 = bit(leaf7.ebx, 16) && bit(leaf7.ebx, 17) && bit(leaf7.ebx, 28) && bit(leaf7.ebx, 30) &&
+                      bit(leaf7.ebx, 31) && bit(leaf7.ecx, 11);  // F, DQ, CD, BW, VL, VNNI
+  return avx512 && zmm_state ? Target::kAvx512 : Target::kAvx2;
+}
+
+}  // namespace
+
+std::string_view to_string(Target target) {
+  switch (target) {
+    case Target::kBaseline: return "baseline";
+    case Target::kAvx2: return "avx2";
+    case Target::kAvx512: return "avx512";
+  }
+  return "?";
+}
+
+std::optional<Target> parse_target(std::string_view name) {
+  for (Target t : {Target::kBaseline, Target::kAvx2, Target::kAvx512}) {
+    if (name == to_string(t)) return t;
+  }
+  return std::nullopt;
+}
+
+Target detected_target() {
+  static const Target detected = detect();
+  return detected;
+}
+
+Target active_target() {
+  static const std::optional<Target> cap = [] () -> std::optional<Target> {
+    const char* value = std::getenv("QGUARD_CPU");
+    if (value == nullptr || *value == '\0') return detected_target();
+    return parse_target(value);
+  }();
+  if (!cap) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("QGUARD_CPU='{}' names no kernel target: use baseline, avx2 or avx512",
+                            std::getenv("QGUARD_CPU")));
+  }
+  return std::min(*cap, detected_target());
+}
+
+std::vector<Target> runnable_targets() {
+  std::vector<Target> targets;
+  for (Target t : {Target::kBaseline, Target::kAvx2, Target::kAvx512}) {
+    if (t <= detected_target()) targets.push_back(t);
+  }
+  return targets;
+}
+
+}  // namespace qguard::kernels

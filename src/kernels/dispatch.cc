@@ -1,0 +1,83 @@
+#include "kernels/dispatch.hpp"
+#include "kernels/kernels.hpp"
+
+#include <fmt/format.h>
+
+#include "qguard/error.hpp"
+
+namespace qguard::kernels {
+
+// One table per target build (target_table.cc).
+namespace baseline { extern const TargetKernels kTable; }
+namespace avx2 { extern const TargetKernels kTable; }
+namespace avx512 { extern const TargetKernels kTable; }
+
+const TargetKernels& kernels_for(Target target) {
+  if (target > detected_target()) {
+    throw Error(ErrorCode::kInvalidArgument,
+                fmt::format("this CPU cannot run the {} kernels (it runs up to {})", to_string(target),
+                            to_string(detected_target())));
+  }
+  switch (target) {
+    case Target::kAvx512: return avx512::kTable;
+    case Target::kAvx2: return avx2::kTable;
+    case Target::kBaseline: break;
+  }
+  return baseline::kTable;
+}
+
+const TargetKernels& active_kernels() {
+  static const TargetKernels& table = kernels_for(active_target());
+  return table;
+}
+
+float dot(const float* a, const float* b, std::size_t n) { return active_kernels().dot(a, b, n); }
+void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out) {
+  active_kernels().rmsnorm(x, weight, n, eps, out);
+}
+void rope(float* z, const float* cos, const float* sin, std::size_t half) { active_kernels().rope(z, cos, sin, half); }
+void softmax(float* x, std::size_t n) { active_kernels().softmax(x, n); }
+void silu_mul(float* gate, const float* up, std::size_t n) { active_kernels().silu_mul(gate, up, n); }
+
+void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
+  active_kernels().matmul_rows(pool, x, tokens, w, y);
+}
+void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y) {
+  active_kernels().matvec_rows(x, w, rows, count, y);
+}
+
+PackedMatrix pack(const MatrixView& w, Packing packing) { return active_kernels().pack(w, packing); }
+std::size_t packed_bytes(Packing packing, int rows, int cols) {
+  return active_kernels().packed_bytes(packing, rows, cols);
+}
+std::string_view packed_layout() { return active_kernels().packed_layout; }
+
+PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values) {
+  PackedMatrix p;
+  p.packing = packing;
+  p.target = active_target();
+  p.rows = rows;
+  p.cols = cols;
+  p.values = values;
+  p.bytes = packed_bytes(packing, rows, cols);
+  return p;
+}
+
+LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, const PackedMatrix& like) {
+  return kernels_for(like.target).prepare_input(pool, x, tokens, cols, like.packing);
+}
+
+void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
+  kernels_for(w.target).matmul_packed(pool, x, w, y);
+}
+
+void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {
+  matmul(pool, prepare_input(pool, x, tokens, w.cols, w), w, y);
+}
+
+void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
+               float* out) {
+  active_kernels().attention(pool, shape, q, keys, values, out);
+}
+
+}  // namespace qguard::kernels

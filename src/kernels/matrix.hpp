@@ -1,0 +1,88 @@
+// The matrices the kernels read: weight matrices used in place (row-major, as the checkpoint stores
+// them) and layer matrices packed once, at load, into the layout of one kernel target.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "kernels/cpu.hpp"
+#include "util/dtype.hpp"
+
+namespace qguard::kernels {
+
+// A row-major [out_features, in_features] matrix (y = x · Wᵀ) in the checkpoint's dtype.
+struct MatrixView {
+  DType dtype = DType::kF32;  // kF32 or kBF16 (F16 checkpoints are widened at load)
+  const void* data = nullptr;
+  int rows = 0;  // out_features
+  int cols = 0;  // in_features
+
+  const void* row(std::int64_t r) const {
+    return static_cast<const char*>(data) + r * cols * static_cast<std::int64_t>(dtype_size(dtype));
+  }
+};
+
+// out = row `r` of w as f32.
+void copy_row(const MatrixView& w, int r, float* out);
+
+// How a packed matrix holds its values.
+//   kF32, kBF16: the weights themselves (BF16 widened in registers; the product is computed in f32).
+//   kInt8: w[r, c] ≈ scale[r] · q[r, c] with q in [-127, 127] (symmetric, per output row); the
+//          activations are quantized per token and per kInt8Block inputs, and products are summed
+//          exactly in int32 within a block (docs/model.md, "The int8 scheme").
+enum class Packing { kF32, kBF16, kInt8 };
+
+inline constexpr int kInt8Block = 64;  // inputs sharing one activation scale
+
+// Packed storage lives in its own huge-page-aligned allocation (see allocate_panels()).
+struct FreeDeleter {
+  void operator()(void* p) const;
+};
+using PanelStorage = std::unique_ptr<std::byte[], FreeDeleter>;
+
+// Uninitialised storage of at least `bytes` (the packers write every byte), aligned to and rounded
+// up to 2 MiB and advised for transparent huge pages.
+PanelStorage allocate_panels(std::size_t bytes);
+
+// A layer matrix re-laid out for the matrix-product micro-kernels of one target: panels of output
+// rows, each stored a few input columns at a time, so one kernel step loads a panel's weights
+// contiguously and combines them with one broadcast activation per token (register-blocked GEMM,
+// BLIS style). Panel heights and the int8 encoding differ between targets (target.hpp), so a packed
+// matrix is only ever multiplied by the target that packed it.
+struct PackedMatrix {
+  Packing packing = Packing::kF32;
+  Target target = Target::kBaseline;
+  int rows = 0;  // out_features (the last panel is padded with zero rows)
+  int cols = 0;  // in_features (kInt8 pads them to a multiple of kInt8Block with zeros)
+  // `bytes` of packed values (kInt8: the panels, then one f32 scale per padded row), held in
+  // `owned`, or borrowed from storage that outlives the matrix (a mapped pack-cache file).
+  const std::byte* values = nullptr;
+  std::size_t bytes = 0;
+  PanelStorage owned;
+
+  template <typename T>
+  const T* as() const { return reinterpret_cast<const T*>(values); }
+};
+
+// A layer input ([tokens, cols] f32) in the form products with one kind of packed matrix read: for
+// int8 matrices its activations quantized once, shared by every product with the same input
+// (q, k and v; gate and up).
+struct LayerInput {
+  const float* x = nullptr;
+  int tokens = 0, cols = 0;
+  Packing packing = Packing::kF32;
+  Target target = Target::kBaseline;
+  std::vector<std::int8_t> q;             // int8: [tokens, padded cols]
+  std::vector<float> scales;              // int8: [tokens, blocks]
+  std::vector<std::int32_t> vnni_offsets;  // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
+};
+
+struct AttentionShape {
+  int heads = 0, kv_heads = 0, head_dim = 0;
+  int tokens = 0;  // queries, at positions length - tokens .. length - 1
+  int length = 0;  // cached positions, the queries' own included
+};
+
+}  // namespace qguard::kernels

@@ -1,0 +1,97 @@
+// Included only by the kernel sources compiled once per target (CMakeLists.txt: the `targets` list).
+// Each such compilation defines QGUARD_TARGET (baseline, avx2 or avx512) and is built with that
+// target's instruction-set flags, and everything it defines lives in namespace
+// qguard::kernels::QGUARD_TARGET, so the builds never share a symbol: no function compiled for
+// AVX-512 can be picked by the linker for a CPU without it (check_target_symbols.py checks).
+#pragma once
+
+#if !defined(QGUARD_TARGET)
+#error "target.hpp belongs to the per-target kernel builds (QGUARD_TARGET names the target)"
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include <xsimd/xsimd.hpp>
+
+#include "kernels/convert.hpp"
+#include "kernels/dispatch.hpp"
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+namespace qguard::kernels::QGUARD_TARGET {
+
+// The widest float vector of the target's instruction set (4 lanes baseline, 8 AVX2, 16 AVX-512).
+using FloatBatch = xsimd::batch<float>;
+inline constexpr std::size_t kLanes = FloatBatch::size;
+
+// FloatBatch::size consecutive BF16 values widened to f32; `p` need not be aligned.
+inline FloatBatch load_bf16(const std::uint16_t* p) {
+#if defined(__AVX512F__)
+  const __m256i halves = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16));
+#elif defined(__AVX2__)
+  const __m128i halves = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(halves), 16));
+#else
+  std::uint16_t halves[kLanes];
+  std::memcpy(halves, p, sizeof halves);  // `p` may be misaligned
+  alignas(64) float wide[kLanes];
+  for (std::size_t i = 0; i < kLanes; ++i) wide[i] = bf16_to_f32(halves[i]);
+  return FloatBatch::load_aligned(wide);
+#endif
+}
+
+// Two float vectors of rows per float panel: 8 baseline, 16 AVX2, 32 AVX-512.
+inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
+
+// The work split of the packed products: calls tile(p, t0, tile_tokens, r0, valid) for panel p (rows
+// r0 .. r0 + valid) and tokens t0 .. t0 + tile_tokens, over every panel of `panel_rows` rows and every
+// tile of up to `tokens_per_tile` tokens. A task is one panel: its weights stay in L1 or L2 while
+// every token passes over them.
+template <typename Tile>
+void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens, int tokens_per_tile, const Tile& tile) {
+  const int panels = (rows + panel_rows - 1) / panel_rows;
+  pool.parallel_for(panels, [&](std::size_t panel) {
+    const int p = static_cast<int>(panel), r0 = p * panel_rows;
+    for (int t0 = 0; t0 < tokens; t0 += tokens_per_tile) {
+      tile(p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0), std::min(panel_rows, rows - r0));
+    }
+  });
+}
+
+// ops.cc
+float dot(const float* a, const float* b, std::size_t n);
+void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out);
+void rope(float* z, const float* cos, const float* sin, std::size_t half);
+void softmax(float* x, std::size_t n);
+// In place: x = exp(x - max); returns the sum (n > 0).
+float softmax_numerators(float* x, std::size_t n);
+void silu_mul(float* gate, const float* up, std::size_t n);
+
+// matmul.cc
+void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);
+void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y);
+
+// packed_matmul.cc (f32 and BF16 panels) and packed_int8.cc
+std::size_t packed_bytes(Packing packing, int rows, int cols);
+PackedMatrix pack(const MatrixView& w, Packing packing);
+LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
+void matmul_packed(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+std::size_t packed_int8_bytes(int rows, int cols);
+PackedMatrix pack_int8(const MatrixView& w);
+void quantize_input(ThreadPool& pool, LayerInput& x);
+void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+
+// attention.cc
+void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
+               float* out);
+
+// peaks.cc
+double f32_fma_ops(PeakClock::time_point deadline);
+double int8_dot_ops(PeakClock::time_point deadline);
+
+}  // namespace qguard::kernels::QGUARD_TARGET

@@ -1,0 +1,39 @@
+// This target's table of kernels (dispatch.hpp), one per target build.
+#include "kernels/target.hpp"
+
+namespace qguard::kernels::QGUARD_TARGET {
+
+#define QGUARD_STRINGIFY_(x) #x
+#define QGUARD_STRINGIFY(x) QGUARD_STRINGIFY_(x)
+
+#if defined(__AVX512F__)
+#define QGUARD_INT8_INSTRUCTIONS "AVX-512 VNNI vpdpbusd (u8 weights + 128, s8 activations)"
+#elif defined(__AVX2__)
+#define QGUARD_INT8_INSTRUCTIONS "AVX2 vpmaddubsw + vpmaddwd (sign trick)"
+#else
+#define QGUARD_INT8_INSTRUCTIONS "scalar int32"
+#endif
+
+// Constant-initialised (function addresses and literals): usable from any static initialiser.
+extern const TargetKernels kTable;
+const TargetKernels kTable = {
+    .target = Target::QGUARD_TARGET_ENUM,
+    .packed_layout = QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
+    .int8_instructions = QGUARD_INT8_INSTRUCTIONS,
+    .dot = dot,
+    .rmsnorm = rmsnorm,
+    .rope = rope,
+    .softmax = softmax,
+    .silu_mul = silu_mul,
+    .matmul_rows = matmul_rows,
+    .matvec_rows = matvec_rows,
+    .packed_bytes = packed_bytes,
+    .pack = pack,
+    .prepare_input = prepare_input,
+    .matmul_packed = matmul_packed,
+    .attention = attention,
+    .f32_fma_ops = f32_fma_ops,
+    .int8_dot_ops = int8_dot_ops,
+};
+
+}  // namespace qguard::kernels::QGUARD_TARGET
