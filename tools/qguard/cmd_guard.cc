@@ -1,7 +1,6 @@
 // The moderation commands: `qguard render` prints the exact prompt for a conversation;
 // `qguard classify` moderates conversations.
-// Conversations arrive on stdin as a JSON array of {"role": "system"|"user"|"assistant",
-// "content": "..."} objects, the shape chat APIs use.
+// Conversations arrive on stdin as JSON arrays of messages (json_input.hpp).
 #include <cerrno>
 #include <chrono>
 #include <functional>
@@ -17,6 +16,7 @@
 #include <simdjson.h>
 
 #include "commands.hpp"
+#include "json_input.hpp"
 #include "qguard/classifier.hpp"
 #include "qguard/conversation.hpp"
 #include "qguard/error.hpp"
@@ -39,62 +39,15 @@ void write_stdout(std::string_view bytes) {
   }
 }
 
-std::string_view string_field(simdjson::dom::object message, std::string_view key, std::size_t index) {
-  simdjson::dom::element value;
-  if (message.at_key(key).get(value) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson, fmt::format("message {} has no \"{}\"", index, key));
-  }
-  std::string_view text;
-  if (value.get_string().get(text) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson, fmt::format("message {}: \"{}\" must be a string", index, key));
-  }
-  return text;
-}
-
-// A JSON array of messages; other keys in a message (e.g. "name") are ignored.
-Conversation conversation_from_json(simdjson::dom::element root, std::string_view where) {
-  simdjson::dom::array messages;
-  if (root.get_array().get(messages) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson, fmt::format("{} must be a JSON array of messages, e.g. "
-                                                       "[{{\"role\": \"user\", \"content\": \"Hi\"}}]", where));
-  }
-  Conversation conversation;
-  std::size_t index = 0;
-  for (simdjson::dom::element element : messages) {
-    simdjson::dom::object message;
-    if (element.get_object().get(message) != simdjson::SUCCESS) {
-      throw Error(ErrorCode::kMalformedJson, fmt::format("message {} is not a JSON object", index));
-    }
-    const std::string_view role_name = string_field(message, "role", index);
-    const std::optional<Role> role = role_from_string(role_name);
-    if (!role) {
-      throw Error(ErrorCode::kInvalidArgument,
-                  fmt::format("message {} has role \"{}\"; expected \"system\", \"user\" or \"assistant\"", index,
-                              role_name));
-    }
-    conversation.push_back({*role, std::string(string_field(message, "content", index))});
-    ++index;
-  }
-  return conversation;
-}
-
-simdjson::dom::element parse(simdjson::dom::parser& parser, std::string_view json, std::string_view where) {
-  simdjson::dom::element root;
-  if (auto error = parser.parse(simdjson::padded_string(json)).get(root)) {
-    throw Error(ErrorCode::kMalformedJson, fmt::format("{} is not valid JSON: {}", where, simdjson::error_message(error)));
-  }
-  return root;
-}
-
 void run_render() {
   simdjson::dom::parser parser;
-  write_stdout(render_prompt(conversation_from_json(parse(parser, read_stdin(), "stdin"), "stdin")));
+  write_stdout(render_prompt(conversation_from_json(parse_json(parser, read_stdin(), "stdin"), "stdin")));
 }
 
 // One classify input line: {"prompt": ...}, {"prompt": ..., "response": ...} or {"messages": [...]}.
 Conversation conversation_from_line(simdjson::dom::parser& parser, std::string_view line) {
   simdjson::dom::object object;
-  if (parse(parser, line, "the input line").get_object().get(object) != simdjson::SUCCESS) {
+  if (parse_json(parser, line, "the input line").get_object().get(object) != simdjson::SUCCESS) {
     throw Error(ErrorCode::kMalformedJson, "an input line must be a JSON object");
   }
   simdjson::dom::element messages;

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   qguard::cli::add_guard_commands(app);
   qguard::cli::add_bench_commands(app);
   qguard::cli::add_text_commands(app);
+  qguard::cli::add_serve_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
