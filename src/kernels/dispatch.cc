@@ -31,12 +31,10 @@ const TargetKernels& active_kernels() {
   return table;
 }
 
-float dot(const float* a, const float* b, std::size_t n) { return active_kernels().dot(a, b, n); }
 void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out) {
   active_kernels().rmsnorm(x, weight, n, eps, out);
 }
 void rope(float* z, const float* cos, const float* sin, std::size_t half) { active_kernels().rope(z, cos, sin, half); }
-void softmax(float* x, std::size_t n) { active_kernels().softmax(x, n); }
 void silu_mul(float* gate, const float* up, std::size_t n) { active_kernels().silu_mul(gate, up, n); }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
@@ -68,6 +66,10 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
 }
 
 void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
+  // An input prepared for another kind of matrix would be read past its (empty) int8 buffers.
+  if (x.target != w.target || (x.packing == Packing::kInt8) != (w.packing == Packing::kInt8) || x.cols != w.cols) {
+    throw Error(ErrorCode::kInvalidArgument, "internal: a layer input prepared for another kind of matrix");
+  }
   kernels_for(w.target).matmul_packed(pool, x, w, y);
 }
 

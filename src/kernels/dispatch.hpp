@@ -24,7 +24,7 @@ struct TargetKernels {
   float (*dot)(const float* a, const float* b, std::size_t n);
   void (*rmsnorm)(const float* x, const float* weight, std::size_t n, float eps, float* out);
   void (*rope)(float* z, const float* cos, const float* sin, std::size_t half);
-  void (*softmax)(float* x, std::size_t n);
+  float (*softmax_numerators)(float* x, std::size_t n);
   void (*silu_mul)(float* gate, const float* up, std::size_t n);
 
   void (*matmul_rows)(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);

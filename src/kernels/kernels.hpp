@@ -15,13 +15,10 @@ namespace qguard::kernels {
 
 // ---- Row-wise operations on contiguous f32 arrays
 
-float dot(const float* a, const float* b, std::size_t n);
 // out = x / sqrt(mean(x²) + eps) * weight, over n elements; out may alias x.
 void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out);
 // "Rotate half" RoPE on one head vector of size 2*half, in place, with that position's cos/sin.
 void rope(float* z, const float* cos, const float* sin, std::size_t half);
-// In place: x = exp(x - max) / sum.
-void softmax(float* x, std::size_t n);
 // gate[i] = silu(gate[i]) * up[i].
 void silu_mul(float* gate, const float* up, std::size_t n);
 
@@ -48,7 +45,8 @@ std::string_view packed_layout();
 // `x` must outlive the result. Prepared for products with matrices packed like `like`.
 LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, const PackedMatrix& like);
 
-// y[t, r] = Σ_c x[t, c] · w[r, c]; y is [tokens, w.rows].
+// y[t, r] = Σ_c x[t, c] · w[r, c]; y is [tokens, w.rows]. Error(kInvalidArgument) when `x` was
+// prepared for a matrix of another target, int8-ness or width.
 void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
 // prepare_input + matmul, for a single product.
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);

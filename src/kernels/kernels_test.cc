@@ -11,6 +11,8 @@
 
 #include "kernels/convert.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/kernels.hpp"
+#include "qguard/error.hpp"
 #include "kernels/thread_pool.hpp"
 
 using namespace qguard;
@@ -88,7 +90,7 @@ TEST_CASE("f16 widening covers normals, subnormals and specials") {
   CHECK(std::isnan(f16_to_f32(0x7e00)));
 }
 
-TEST_CASE("dot, rmsnorm, rope, softmax and silu_mul match their formulas") {
+TEST_CASE("dot, rmsnorm, rope, softmax numerators and silu_mul match their formulas") {
   for_each_target([](const TargetKernels& k) {
     const std::size_t n = 203;  // not a multiple of any SIMD width
     auto a = random_vector(n, 1), b = random_vector(n, 2), w = random_vector(n, 3);
@@ -113,11 +115,17 @@ TEST_CASE("dot, rmsnorm, rope, softmax and silu_mul match their formulas") {
       CHECK(rotated[i + half] == doctest::Approx(z[i + half] * cs[i] + z[i] * sn[i]));
     }
 
+    // softmax = the numerators exp(x - max) over their returned sum.
     auto p = a;
-    k.softmax(p.data(), n);
+    const float sum = k.softmax_numerators(p.data(), n);
+    const double max = *std::max_element(a.begin(), a.end());
     double total = 0;
-    for (float x : a) total += std::exp(double(x));
-    for (std::size_t i = 0; i < n; ++i) CHECK(p[i] == doctest::Approx(std::exp(double(a[i])) / total).epsilon(1e-5));
+    for (float x : a) total += std::exp(double(x) - max);
+    CHECK(sum == doctest::Approx(total).epsilon(1e-5));
+    for (std::size_t i = 0; i < n; ++i) {
+      CHECK(p[i] == doctest::Approx(std::exp(double(a[i]) - max)).epsilon(1e-5));
+      CHECK(p[i] / sum == doctest::Approx(std::exp(double(a[i]) - max) / total).epsilon(1e-5));
+    }
 
     auto g = a;
     k.silu_mul(g.data(), b.data(), n);
@@ -362,4 +370,18 @@ TEST_CASE("attention matches the causal grouped-query formula, over a cached pre
       }
     });
   }
+}
+
+TEST_CASE("a layer input is refused by a matrix it was not prepared for") {
+  const int rows = 40, cols = 128;
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 81);
+  auto x = random_vector(3 * static_cast<std::size_t>(cols), 82);
+  ThreadPool pool(1);
+  const PackedMatrix f32 = pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kF32);
+  const PackedMatrix int8 = pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
+  std::vector<float> y(3 * static_cast<std::size_t>(rows));
+  CHECK_NOTHROW(matmul(pool, prepare_input(pool, x.data(), 3, cols, int8), int8, y.data()));
+  CHECK_THROWS_AS(matmul(pool, prepare_input(pool, x.data(), 3, cols, f32), int8, y.data()), qguard::Error);
+  CHECK_THROWS_AS(matmul(pool, prepare_input(pool, x.data(), 3, cols, int8), f32, y.data()), qguard::Error);
+  CHECK_THROWS_AS(matmul(pool, prepare_input(pool, x.data(), 3, cols - 64, int8), int8, y.data()), qguard::Error);
 }

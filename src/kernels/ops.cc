@@ -56,11 +56,6 @@ float softmax_numerators(float* x, std::size_t n) {
   return sum;
 }
 
-void softmax(float* x, std::size_t n) {
-  const float inverse = 1.f / softmax_numerators(x, n);
-  for (std::size_t i = 0; i < n; ++i) x[i] *= inverse;
-}
-
 void silu_mul(float* gate, const float* up, std::size_t n) {
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {

@@ -67,8 +67,7 @@ void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens,
 float dot(const float* a, const float* b, std::size_t n);
 void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out);
 void rope(float* z, const float* cos, const float* sin, std::size_t half);
-void softmax(float* x, std::size_t n);
-// In place: x = exp(x - max); returns the sum (n > 0).
+// In place: x = exp(x - max); returns the sum (n > 0). Softmax is x / that sum.
 float softmax_numerators(float* x, std::size_t n);
 void silu_mul(float* gate, const float* up, std::size_t n);
 
