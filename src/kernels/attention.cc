@@ -68,6 +68,30 @@ void weighted_sum(const float* p, std::size_t p_stride, const float* value, std:
   }
 }
 
+// dst[j][d] = scale[j] · Σ_k p[j · p_stride + k] · value[k · stride + d] for d < head_dim and j < r,
+// r being kValueRows or 1: kChunks vectors of head_dim at a time, a head_dim that is not a multiple of
+// kChunks · kLanes finished in scalar code.
+void weighted_rows(int r, const float* p, std::size_t p_stride, const float* value, std::size_t stride, int keys,
+                   int head_dim, const float* scale, float* const* dst) {
+  int d = 0;
+  for (; d + kChunks * kRows <= head_dim; d += kChunks * kRows) {
+    float* at[kValueRows];
+    for (int j = 0; j < r; ++j) at[j] = dst[j] + d;
+    if (r == kValueRows) {
+      weighted_sum<kValueRows, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
+    } else {
+      weighted_sum<1, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
+    }
+  }
+  for (; d < head_dim; ++d) {
+    for (int j = 0; j < r; ++j) {
+      float sum = 0.f;
+      for (int k = 0; k < keys; ++k) sum += p[j * p_stride + k] * value[k * stride + d];
+      dst[j][d] = sum * scale[j];
+    }
+  }
+}
+
 // Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache seen).
 struct Scratch {
   std::vector<float> queries;   // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
@@ -118,29 +142,12 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     std::fill(row + visible, row + width, 0.f);
   }
 
-  // out[row] = Σ_k p[row][k] · V[k] · inverse[row], kValueRows rows and kChunks vectors at a time.
+  // out[row] = Σ_k p[row][k] · V[k] · inverse[row], kValueRows rows at a time.
   for (int i = 0; i < rows;) {
     const int r = rows - i >= kValueRows ? kValueRows : 1;
     float* dst[kValueRows];
     for (int j = 0; j < r; ++j) dst[j] = out + token_of(i + j) * q_stride + static_cast<std::size_t>(head_of(i + j)) * hd;
-    const float* p = &scratch.scores[i * width];
-    int d = 0;
-    for (; d + kChunks * kRows <= hd; d += kChunks * kRows) {
-      float* at[kValueRows];
-      for (int j = 0; j < r; ++j) at[j] = dst[j] + d;
-      if (r == kValueRows) {
-        weighted_sum<kValueRows, kChunks>(p, width, values_g + d, hd, keys_seen, inverse + i, at);
-      } else {
-        weighted_sum<1, kChunks>(p, width, values_g + d, hd, keys_seen, inverse + i, at);
-      }
-    }
-    for (; d < hd; ++d) {  // a head_dim that is not a multiple of kChunks · kLanes
-      for (int j = 0; j < r; ++j) {
-        float sum = 0.f;
-        for (int k = 0; k < keys_seen; ++k) sum += p[j * width + k] * values_g[k * hd + d];
-        dst[j][d] = sum * inverse[i + j];
-      }
-    }
+    weighted_rows(r, &scratch.scores[i * width], width, values_g, hd, keys_seen, hd, inverse + i, dst);
     i += r;
   }
 }
@@ -162,16 +169,7 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
       for (int k = 0; k < visible; ++k) scores[k] = scale * dot(query, keys + k * kv_stride + offset, hd);
       const float inverse = 1.f / softmax_numerators(scores.data(), visible);
       float* dst = out + t * q_stride + static_cast<std::size_t>(head) * hd;
-      int d = 0;
-      for (; d + kChunks * kRows <= hd; d += kChunks * kRows) {
-        weighted_sum<1, kChunks>(scores.data(), 0, values + offset + d, kv_stride, visible, &inverse, &dst);
-        dst += kChunks * kRows;
-      }
-      for (; d < hd; ++d, ++dst) {
-        float sum = 0.f;
-        for (int k = 0; k < visible; ++k) sum += scores[k] * values[k * kv_stride + offset + d];
-        *dst = sum * inverse;
-      }
+      weighted_rows(1, scores.data(), 0, values + offset, kv_stride, visible, hd, &inverse, &dst);
     }
   }
 }
@@ -181,11 +179,11 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
 void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys, const float* values,
                float* out) {
   const int group = s.heads / s.kv_heads;
-  const int blocks = (s.tokens * group + kRows - 1) / kRows;
   if (s.tokens * group <= kRows / 2) {  // a decode step (or two)
     pool.parallel_for(s.kv_heads, [&](std::size_t g) { attend_rows(s, static_cast<int>(g), q, keys, values, out); });
     return;
   }
+  const int blocks = (s.tokens * group + kRows - 1) / kRows;
   const std::size_t padded = round_up(s.length, kRows), per_head = padded * s.head_dim;
   scratch.gathered.resize(2 * per_head * s.kv_heads);
   float* const keys_t = scratch.gathered.data();
