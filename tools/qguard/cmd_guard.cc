@@ -44,30 +44,6 @@ void run_render() {
   write_stdout(render_prompt(conversation_from_json(parse_json(parser, read_stdin(), "stdin"), "stdin")));
 }
 
-// One classify input line: {"prompt": ...}, {"prompt": ..., "response": ...} or {"messages": [...]}.
-Conversation conversation_from_line(simdjson::dom::parser& parser, std::string_view line) {
-  simdjson::dom::object object;
-  if (parse_json(parser, line, "the input line").get_object().get(object) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson, "an input line must be a JSON object");
-  }
-  simdjson::dom::element messages;
-  if (object.at_key("messages").get(messages) == simdjson::SUCCESS) return conversation_from_json(messages, "\"messages\"");
-  std::string_view prompt, response;
-  if (object.at_key("prompt").get_string().get(prompt) != simdjson::SUCCESS) {
-    throw Error(ErrorCode::kMalformedJson,
-                "an input line needs a string \"prompt\" (optionally with \"response\") or a \"messages\" array");
-  }
-  Conversation conversation{{Role::kUser, std::string(prompt)}};
-  simdjson::dom::element response_element;
-  if (object.at_key("response").get(response_element) == simdjson::SUCCESS) {
-    if (response_element.get_string().get(response) != simdjson::SUCCESS) {
-      throw Error(ErrorCode::kMalformedJson, "\"response\" must be a string");
-    }
-    conversation.push_back({Role::kAssistant, std::string(response)});
-  }
-  return conversation;
-}
-
 // The verdict's JSON with the time it took, or {"error": ...}; never throws a qguard::Error.
 std::string classify_line(const Classifier& classifier, const std::function<Conversation()>& conversation) {
   try {

@@ -88,4 +88,28 @@ Conversation conversation_from_json(simdjson::dom::element root, std::string_vie
   return conversation;
 }
 
+Conversation conversation_from_line(simdjson::dom::parser& parser, std::string_view line) {
+  simdjson::dom::object object;
+  if (parse_json(parser, line, "the input line").get_object().get(object) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson, "an input line must be a JSON object");
+  }
+  simdjson::dom::element messages;
+  if (object.at_key("messages").get(messages) == simdjson::SUCCESS)
+    return conversation_from_json(messages, "\"messages\"");
+  std::string_view prompt, response;
+  if (object.at_key("prompt").get_string().get(prompt) != simdjson::SUCCESS) {
+    throw Error(ErrorCode::kMalformedJson,
+                "an input line needs a string \"prompt\" (optionally with \"response\") or a \"messages\" array");
+  }
+  Conversation conversation{{Role::kUser, std::string(prompt)}};
+  simdjson::dom::element response_element;
+  if (object.at_key("response").get(response_element) == simdjson::SUCCESS) {
+    if (response_element.get_string().get(response) != simdjson::SUCCESS) {
+      throw Error(ErrorCode::kMalformedJson, "\"response\" must be a string");
+    }
+    conversation.push_back({Role::kAssistant, std::string(response)});
+  }
+  return conversation;
+}
+
 }  // namespace qguard::cli

@@ -19,4 +19,8 @@ simdjson::dom::element parse_json(simdjson::dom::parser& parser, std::string_vie
 // The conversation's structure is checked later, by the Classifier's own rules.
 Conversation conversation_from_json(simdjson::dom::element root, std::string_view where);
 
+// One input line of `qguard classify`: {"prompt": ...}, {"prompt": ..., "response": ...} or
+// {"messages": [...]}. Throws like conversation_from_json.
+Conversation conversation_from_line(simdjson::dom::parser& parser, std::string_view line);
+
 }  // namespace qguard::cli
