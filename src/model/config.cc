@@ -13,14 +13,20 @@ namespace {
                                                         "(Qwen3Guard-Gen 0.6B/4B/8B)", file.string(), why));
 }
 
-// A positive integer field that must be present.
-int required_int(simdjson::dom::object obj, const std::filesystem::path& file, const char* key) {
+// Upper limits far above every Qwen3 size (the largest has hidden_size 5120, 64 layers, 64 heads,
+// head_dim 128, intermediate_size 25600, vocab_size 151936, 40960 positions) that keep every
+// product of them (q_dim, a tensor's element count, a KV-cache row) inside int and std::int64_t.
+constexpr std::int64_t kMaxHiddenSize = 1 << 16, kMaxIntermediateSize = 1 << 18, kMaxLayers = 1 << 10,
+                       kMaxHeads = 1 << 10, kMaxHeadDim = 1 << 10, kMaxVocabSize = 1 << 22, kMaxPositions = 1 << 22;
+
+// A positive integer field that must be present, at most `limit`.
+int required_int(simdjson::dom::object obj, const std::filesystem::path& file, const char* key, std::int64_t limit) {
   int64_t value = 0;
   if (obj[key].get_int64().get(value) != simdjson::SUCCESS) {
     throw Error(ErrorCode::kMalformedJson, fmt::format("'{}': missing or non-integer \"{}\"", file.string(), key));
   }
-  if (value <= 0 || value > (int64_t{1} << 30)) {
-    unsupported(file, fmt::format("\"{}\" = {} is out of range", key, value));
+  if (value <= 0 || value > limit) {
+    unsupported(file, fmt::format("\"{}\" = {} is out of range (1 to {})", key, value, limit));
   }
   return static_cast<int>(value);
 }
@@ -70,17 +76,18 @@ Config load_config(const std::filesystem::path& model_dir) {
   }
 
   Config c;
-  c.hidden_size = required_int(obj, file, "hidden_size");
-  c.intermediate_size = required_int(obj, file, "intermediate_size");
-  c.num_layers = required_int(obj, file, "num_hidden_layers");
-  c.num_heads = required_int(obj, file, "num_attention_heads");
-  c.num_kv_heads = required_int(obj, file, "num_key_value_heads");
-  c.vocab_size = required_int(obj, file, "vocab_size");
+  c.hidden_size = required_int(obj, file, "hidden_size", kMaxHiddenSize);
+  c.intermediate_size = required_int(obj, file, "intermediate_size", kMaxIntermediateSize);
+  c.num_layers = required_int(obj, file, "num_hidden_layers", kMaxLayers);
+  c.num_heads = required_int(obj, file, "num_attention_heads", kMaxHeads);
+  c.num_kv_heads = required_int(obj, file, "num_key_value_heads", kMaxHeads);
+  c.vocab_size = required_int(obj, file, "vocab_size", kMaxVocabSize);
   // Older configs omit head_dim; Hugging Face then uses hidden_size / num_attention_heads.
-  c.head_dim = obj["head_dim"].error() == simdjson::SUCCESS ? required_int(obj, file, "head_dim")
-                                                           : c.hidden_size / c.num_heads;
+  c.head_dim = obj["head_dim"].error() == simdjson::SUCCESS ? required_int(obj, file, "head_dim", kMaxHeadDim)
+                                                            : c.hidden_size / c.num_heads;
   c.max_position_embeddings = obj["max_position_embeddings"].error() == simdjson::SUCCESS
-                                  ? required_int(obj, file, "max_position_embeddings") : 40960;
+                                  ? required_int(obj, file, "max_position_embeddings", kMaxPositions)
+                                  : 40960;
   c.rms_norm_eps = optional_number(obj, "rms_norm_eps", 1e-6);
   c.rope_theta = optional_number(obj, "rope_theta", 1e6);
   bool tied = false;
@@ -94,6 +101,10 @@ Config load_config(const std::filesystem::path& model_dir) {
   if (c.num_heads % c.num_kv_heads != 0) {
     unsupported(file, fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}",
                                   c.num_heads, c.num_kv_heads));
+  }
+  if (c.head_dim == 0 || c.head_dim > kMaxHeadDim) {
+    unsupported(file, fmt::format("head_dim {} (hidden_size / num_attention_heads) is out of range (1 to {})",
+                                  c.head_dim, kMaxHeadDim));
   }
   if (c.head_dim % 2 != 0) unsupported(file, fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim));
   if (c.rms_norm_eps <= 0 || c.rope_theta <= 0) unsupported(file, "rms_norm_eps and rope_theta must be positive");

@@ -159,8 +159,12 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
     REQUIRE(at != std::string::npos);
     return c.replace(at, from.size(), to);
   };
-  const std::string hidden = config.substr(config.find("\"hidden_size\""));
-  const std::string hidden_entry = hidden.substr(0, hidden.find_first_of(",}"));
+  // The text of one entry, e.g. "hidden_size": 64.
+  auto entry = [&](const std::string& key) {
+    const std::string from_key = config.substr(config.find("\"" + key + "\""));
+    return from_key.substr(0, from_key.find_first_of(",}"));
+  };
+  const std::string hidden_entry = entry("hidden_size");
 
   check_error([&] { Qwen3(testdata("missing_model"), 1, WeightFormat::kAuto); }, ErrorCode::kNotFound, "does not exist");
   check_error([&] { Qwen3(testdata("tied_bf16") / "config.json", 1, WeightFormat::kAuto); }, ErrorCode::kNotFound, "not a directory");
@@ -173,6 +177,20 @@ TEST_CASE("bad ids and bad checkpoints fail with typed errors") {
       {replaced("Qwen3ForCausalLM", "Qwen3ForSequenceClassification"), ErrorCode::kUnsupportedModel, "architectures"},
       {replaced(hidden_entry, "\"hidden_size\": 48"), ErrorCode::kShapeMismatch, "model.embed_tokens.weight"},
       {replaced(hidden_entry, "\"hidden_size\": -4"), ErrorCode::kUnsupportedModel, "hidden_size"},
+      // Sizes far beyond any Qwen3 are refused before anything is allocated for them (a billion
+      // layers once ended in std::bad_alloc), and so are products that would overflow.
+      {replaced(entry("num_hidden_layers"), "\"num_hidden_layers\": 1000000000"), ErrorCode::kUnsupportedModel,
+       "\"num_hidden_layers\" = 1000000000 is out of range"},
+      {replaced(entry("num_attention_heads"), "\"num_attention_heads\": 1048576"), ErrorCode::kUnsupportedModel,
+       "\"num_attention_heads\" = 1048576 is out of range"},
+      {replaced(entry("vocab_size"), "\"vocab_size\": 2000000000"), ErrorCode::kUnsupportedModel, "vocab_size"},
+      // Plausible sizes are checked against the tensors actually present.
+      {replaced(entry("num_hidden_layers"), "\"num_hidden_layers\": 1000"), ErrorCode::kShapeMismatch,
+       "num_hidden_layers = 1000 but the checkpoint's tensors hold 2 layer(s)"},
+      {replaced(entry("num_hidden_layers"), "\"num_hidden_layers\": 1"), ErrorCode::kShapeMismatch,
+       "num_hidden_layers = 1 but the checkpoint's tensors hold 2 layer(s)"},
+      {replaced(entry("vocab_size"), "\"vocab_size\": 4000000"), ErrorCode::kShapeMismatch,
+       "model.embed_tokens.weight"},
       {config.substr(0, config.size() / 2), ErrorCode::kMalformedJson, "config.json"},
   };
   for (const auto& [text, code, fragment] : cases) {

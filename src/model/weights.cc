@@ -1,8 +1,13 @@
 #include "model/weights.hpp"
 
+#include <charconv>
+#include <set>
+#include <string_view>
+
 #include <fmt/format.h>
 
 #include "kernels/convert.hpp"
+#include "qguard/error.hpp"
 
 namespace qguard::model {
 namespace {
@@ -27,6 +32,29 @@ std::vector<float> vector(const io::Checkpoint& checkpoint, const std::string& n
   std::vector<float> values(size);
   kernels::widen(t.data, t.dtype, size, values.data());
   return values;
+}
+
+// The decoder layers the checkpoint holds (the N of its "model.layers.N." tensors) must be exactly
+// 0 .. num_layers-1; checked before anything is sized by num_layers, so a config that does not
+// belong to the weights is named as such rather than allocated for.
+void check_layer_count(const io::Checkpoint& checkpoint, const Config& c) {
+  constexpr std::string_view kPrefix = "model.layers.";
+  std::set<int> layers;
+  for (const auto& [name, tensor] : checkpoint.tensors()) {
+    if (!name.starts_with(kPrefix)) continue;
+    const char* digits = name.data() + kPrefix.size();
+    int layer = -1;
+    if (std::from_chars(digits, name.data() + name.size(), layer).ec == std::errc()) layers.insert(layer);
+  }
+  const bool numbered_from_zero =
+      !layers.empty() && *layers.begin() == 0 && *layers.rbegin() == static_cast<int>(layers.size()) - 1;
+  if (!numbered_from_zero || static_cast<int>(layers.size()) != c.num_layers) {
+    throw Error(ErrorCode::kShapeMismatch,
+                fmt::format("config.json says num_hidden_layers = {} but the checkpoint's tensors hold {} layer(s){}; "
+                            "the config does not belong to these weights (re-download the model directory)",
+                            c.num_layers, layers.size(),
+                            layers.empty() || numbered_from_zero ? "" : " not numbered 0, 1, 2, ..."));
+  }
 }
 
 }  // namespace
@@ -55,6 +83,7 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   w.final_norm = vector(checkpoint, "model.norm.weight", h);
 
   // Check every layer tensor first (cheap), then map or pack all matrices.
+  check_layer_count(checkpoint, c);
   std::vector<PackedTensor> matrices;
   w.layers.resize(c.num_layers);
   for (int l = 0; l < c.num_layers; ++l) {
