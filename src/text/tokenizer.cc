@@ -25,6 +25,12 @@
 namespace qguard {
 namespace {
 
+// Bounds on what a tokenizer.json may ask for, checked before its contents are parsed or stored:
+// Qwen3's is 11 MB with 26 added tokens. Each added token is tried at every position of the text
+// that starts like one, so their number bounds encode's work too.
+constexpr std::size_t kMaxTokenizerJsonBytes = std::size_t{64} << 20;
+constexpr std::size_t kMaxAddedTokens = 1024;
+
 // The pre-tokenizer regex of Qwen3's tokenizer.json; text/pre_split.hpp implements exactly this one.
 constexpr std::string_view kQwen3SplitRegex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
@@ -237,8 +243,7 @@ StreamedJson stream_tokenizer_json(const JsonReader& json, simdjson::ondemand::p
           streamed.has_vocab = true;
           simdjson::ondemand::object vocab = model_field.value().get_object();
           // Room for the added tokens too, so that appending them does not copy the vocabulary.
-          constexpr std::size_t kAddedTokensRoom = 1024;
-          streamed.tokens.reserve(vocab.count_fields() + kAddedTokensRoom);
+          streamed.tokens.reserve(vocab.count_fields() + kMaxAddedTokens);
           for (auto entry_or_error : vocab) {
             if (entry_or_error.error()) throw simdjson::simdjson_error(entry_or_error.error());
             simdjson::ondemand::field& entry = entry_or_error.value_unsafe();
@@ -368,6 +373,10 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
   const std::filesystem::path path = tokenizer_json_path(path_or_dir);
   const JsonReader json(path.string());
   const io::MappedFile file = io::MappedFile::open(path);
+  if (file.size() > kMaxTokenizerJsonBytes) {
+    json.unsupported(fmt::format("the file is {} bytes, more than the {} qguard reads (Qwen3's is 11 MB)", file.size(),
+                                 kMaxTokenizerJsonBytes));
+  }
   simdjson::padded_string copy;  // used only when the mapping has no room for simdjson's padding
   const simdjson::padded_string_view contents = padded_view(file, copy);
   simdjson::ondemand::parser streaming_parser;
@@ -385,7 +394,12 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
   // Ids: the model vocabulary and the added tokens together must number 0..N-1, each once.
   std::vector<text::TokenEntry>& tokens = streamed.tokens;
   auto state = std::make_unique<State>();
-  for (const auto added : json.array(root, "added_tokens")) {
+  const simdjson::dom::array added_tokens = json.array(root, "added_tokens");
+  if (added_tokens.size() > kMaxAddedTokens) {
+    json.unsupported(
+        fmt::format("it has {} added tokens, more than the {} qguard accepts", added_tokens.size(), kMaxAddedTokens));
+  }
+  for (const auto added : added_tokens) {
     const std::int32_t id = json.id(json.field(added, "id"), INT32_MAX, "an added token's id");
     const std::string_view content = json.string(added, "content");
     if (content.empty()) json.fail(fmt::format("added token {} has empty content", id));

@@ -421,3 +421,22 @@ TEST_CASE("loading errors are typed") {
   duplicate_id.replace(duplicate_id.find("\"id\":257"), 8, "\"id\":256");
   CHECK(error_code_of([&] { Tokenizer::load(write_temp("duplicate.json", duplicate_id)); }) == ErrorCode::kMalformedJson);
 }
+
+TEST_CASE("tokenizer.json sizes are bounded before its contents are parsed") {
+  // 1025 added tokens: the template's one closed early, then 1024 more.
+  std::string more_added = "}";
+  for (int i = 0; i < 1024; ++i)
+    more_added += fmt::format(R"(,{{"id":{},"content":"<y{}>","special":true)", 258 + i, i);
+  CHECK_THROWS_WITH_AS(Tokenizer::load(write_temp("many_added.json", tiny_tokenizer_json(more_added))),
+                       doctest::Contains("1025 added tokens"), Error);
+  // A file past the limit (sparse: no disk is used) is refused by its size alone.
+  const std::string huge = write_temp("huge.json", tiny_tokenizer_json());
+  std::filesystem::resize_file(huge, std::uintmax_t{65} << 20);
+  try {
+    Tokenizer::load(huge);
+    FAIL("expected kUnsupportedModel");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kUnsupportedModel);
+    CHECK_MESSAGE(std::string(e.what()).find("68157440 bytes") != std::string::npos, e.what());
+  }
+}
