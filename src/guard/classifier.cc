@@ -62,10 +62,25 @@ class PolicyHead {
   std::vector<model::KvCache> idle_;
 };
 
+// NFC shrinks UTF-8 text at most threefold (three 3-byte Hangul jamo compose into one 3-byte
+// syllable; other compositions shrink less), and each token covers at most the bytes of the longest
+// token, so a rendered prompt longer than this many bytes is certainly over `max_tokens`. The check
+// costs nothing and keeps megabytes of hostile text from being normalized and split first.
+std::size_t most_prompt_bytes(const Tokenizer& tokenizer, int max_tokens) {
+  constexpr std::size_t kNfcMostShrink = 3;
+  std::size_t longest_token = 1;
+  for (std::size_t id = 0; id < tokenizer.vocab_size(); ++id) {
+    // A token's tokenizer.json text has at least one byte per byte it stands for.
+    longest_token = std::max(longest_token, tokenizer.id_to_token(static_cast<std::int32_t>(id)).size());
+  }
+  return static_cast<std::size_t>(max_tokens) * longest_token * kNfcMostShrink;
+}
+
 }  // namespace
 
 struct Classifier::State {
   Options options;
+  std::size_t max_prompt_bytes;  // most_prompt_bytes(tokenizer, options.max_input_tokens)
   std::shared_ptr<const Model> model;
   Tokenizer tokenizer;
   guard::OutputGrammar grammar;
@@ -74,6 +89,12 @@ struct Classifier::State {
   const model::Qwen3& decoder() const { return ModelAccess::decoder(*model); }
 
   guard::Tokens tokens(const guard::RenderedPrompt& prompt) const {
+    if (prompt.text.size() > max_prompt_bytes) {
+      throw Error(ErrorCode::kInputTooLong,
+                  fmt::format("the prompt is {} bytes long (the moderation template included), more than {} tokens "
+                              "can hold; the limit is {} tokens (Classifier::Options::max_input_tokens)",
+                              prompt.text.size(), options.max_input_tokens, options.max_input_tokens));
+    }
     std::vector<Segment> segments;
     for (const auto& s : prompt.segments) {
       segments.push_back({prompt.view(s), s.is_content ? options.content_special_tokens : SpecialTokens::kMatch});
@@ -151,7 +172,9 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
                             tokenizer.vocab_size(), model->info().vocab_size));
   }
   guard::OutputGrammar grammar = guard::OutputGrammar::build(tokenizer);
-  return Classifier(std::unique_ptr<State>(new State{options, std::move(model), std::move(tokenizer), std::move(grammar), {}}));
+  const std::size_t max_prompt_bytes = most_prompt_bytes(tokenizer, options.max_input_tokens);
+  return Classifier(std::unique_ptr<State>(
+      new State{options, max_prompt_bytes, std::move(model), std::move(tokenizer), std::move(grammar), {}}));
 }
 
 Verdict Classifier::moderate_prompt(std::string_view user_text) const {

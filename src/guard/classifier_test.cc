@@ -222,6 +222,15 @@ TEST_CASE("bad input is a typed error, never a verdict") {
     const std::string expected = std::to_string(fast_classifier().prompt_tokens(prompt(long_text)).size());
     CHECK_MESSAGE(std::string(e.what()).find(expected + " tokens") != std::string::npos, e.what());
   }
+  // Far more bytes than 400 tokens can hold (at most 128 bytes each, the longest Qwen3 token):
+  // refused by their length before the text is normalized and tokenized.
+  try {
+    c.moderate_prompt(std::string(400 * 128 * 3 + 1, 'a'));
+    FAIL("expected kInputTooLong");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::kInputTooLong);
+    CHECK_MESSAGE(std::string(e.what()).find("bytes long") != std::string::npos, e.what());
+  }
   CHECK_THROWS_WITH_AS(c.moderate_prompt("bad \xC3\x28 byte"), doctest::Contains("UTF-8"), Error);
   CHECK_THROWS_AS(c.moderate({}), Error);
   CHECK_THROWS_AS(c.moderate({{Role::kSystem, "only a system message"}}), Error);
