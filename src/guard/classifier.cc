@@ -69,9 +69,10 @@ class PolicyHead {
 std::size_t most_prompt_bytes(const Tokenizer& tokenizer, int max_tokens) {
   constexpr std::size_t kNfcMostShrink = 3;
   std::size_t longest_token = 1;
-  for (std::size_t id = 0; id < tokenizer.vocab_size(); ++id) {
-    // A token's tokenizer.json text has at least one byte per byte it stands for.
-    longest_token = std::max(longest_token, tokenizer.id_to_token(static_cast<std::int32_t>(id)).size());
+  for (std::int32_t id = 0; static_cast<std::size_t>(id) < tokenizer.vocab_size(); ++id) {
+    // Never shorter than the token's bytes: an incomplete UTF-8 sequence (at most 3 bytes) decodes
+    // to one 3-byte U+FFFD.
+    longest_token = std::max(longest_token, tokenizer.decode({id}).size());
   }
   return static_cast<std::size_t>(max_tokens) * longest_token * kNfcMostShrink;
 }

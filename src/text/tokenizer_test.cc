@@ -423,10 +423,11 @@ TEST_CASE("loading errors are typed") {
 }
 
 TEST_CASE("tokenizer.json sizes are bounded before its contents are parsed") {
-  // 1025 added tokens: the template's one closed early, then 1024 more.
-  std::string more_added = "}";
-  for (int i = 0; i < 1024; ++i)
-    more_added += fmt::format(R"(,{{"id":{},"content":"<y{}>","special":true)", 258 + i, i);
+  // 1025 added tokens: the template's one, closed early, and 1024 more.
+  std::string more_added;
+  for (int i = 0; i < 1024; ++i) {
+    more_added += fmt::format(R"(}},{{"id":{},"content":"<y{}>","special":true)", 258 + i, i);
+  }
   CHECK_THROWS_WITH_AS(Tokenizer::load(write_temp("many_added.json", tiny_tokenizer_json(more_added))),
                        doctest::Contains("1025 added tokens"), Error);
   // A file past the limit (sparse: no disk is used) is refused by its size alone.
