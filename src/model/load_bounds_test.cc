@@ -38,6 +38,17 @@ void counted_release(void* p) {
 
 void* operator new(std::size_t size) { return counted_allocation(size); }
 void* operator new[](std::size_t size) { return counted_allocation(size); }
+// The nothrow forms too (simdjson uses them), so every pointer these deletes see came from here.
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  try {
+    return counted_allocation(size);
+  } catch (const std::bad_alloc&) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t size, const std::nothrow_t& tag) noexcept { return operator new(size, tag); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { counted_release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { counted_release(p); }
 void operator delete(void* p) noexcept { counted_release(p); }
 void operator delete[](void* p) noexcept { counted_release(p); }
 void operator delete(void* p, std::size_t) noexcept { counted_release(p); }
