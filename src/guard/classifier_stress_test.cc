@@ -1,6 +1,7 @@
 // Invariants under concurrent load: one Classifier moderates the same conversations from 8 threads,
 // many requests each, in a different order per thread, and every verdict is bitwise equal to the
-// serial run's (severity, categories, refusal, raw text, probabilities to the last bit). Kept apart
+// serial run's (severity, categories, refusal, raw text, severity and category probabilities to the
+// last bit). Kept apart
 // from classifier_test so the ThreadSanitizer build compiles only what concurrency needs.
 #include <cstring>
 #include <optional>
@@ -18,7 +19,9 @@ namespace {
 
 bool bitwise_equal(const Verdict& a, const Verdict& b) {
   return a.severity == b.severity && a.categories == b.categories && a.refusal == b.refusal && a.raw == b.raw &&
-         std::memcmp(a.probabilities.data(), b.probabilities.data(), sizeof a.probabilities) == 0;
+         std::memcmp(a.probabilities.data(), b.probabilities.data(), sizeof a.probabilities) == 0 &&
+         std::memcmp(a.category_probabilities.data(), b.category_probabilities.data(),
+                     sizeof a.category_probabilities) == 0;
 }
 
 // Prompt and response moderations (the two cached policy heads), one that misses the cached head,
