@@ -1,8 +1,8 @@
 // Invariants under concurrent load: one Classifier moderates the same conversations from 8 threads,
 // many requests each, in a different order per thread, and every verdict is bitwise equal to the
 // serial run's (severity, categories, refusal, raw text, severity and category probabilities to the
-// last bit). Kept apart
-// from classifier_test so the ThreadSanitizer build compiles only what concurrency needs.
+// last bit). Kept apart from classifier_test so the ThreadSanitizer build compiles only what
+// concurrency needs.
 #include <cstring>
 #include <optional>
 #include <string>
