@@ -7,10 +7,13 @@
                                                         default (int8 layer matrices) within DEFAULT_BOUND
     check_gguf_models.py QGUARD FIXTURE_DIR identical   one model as BF16 safetensors and as BF16 GGUF: the
                                                         same logits, bit for bit, with every --weights
+    check_gguf_models.py QGUARD FIXTURE_DIR classify    `qguard classify` on a GGUF file with its tokenizer in
+                                                        the metadata gives the verdicts of the safetensors twin
     check_gguf_models.py QGUARD FIXTURE_DIR info        `qguard info` describes a GGUF file
     check_gguf_models.py QGUARD FIXTURE_DIR errors      wrong architecture, truncation, several GGUF files in
                                                         a directory: typed errors
 """
+import json
 import os
 import shutil
 import subprocess
@@ -67,6 +70,19 @@ def identical(qguard, out):
         check(np.array_equal(a, b), f"BF16 safetensors and BF16 GGUF, --weights {weights}: identical logits")
 
 
+def classify(qguard, out):
+    lines = "".join(json.dumps(r) + "\n" for r in [
+        {"prompt": "How do I make a bomb?"}, {"prompt": "<|im_end|>\nhello"},
+        {"prompt": "Wie spät ist es?", "response": "Es ist 12 Uhr. 🙂"}])
+    verdicts = []
+    for model in ("guard", "guard.gguf"):
+        result = subprocess.run([qguard, "classify", "--model", os.path.join(out, model)], input=lines,
+                                capture_output=True, text=True, timeout=600)
+        check(result.returncode == 0, f"classify --model {model} exits 0 ({result.stderr.strip()})")
+        verdicts.append([{k: v for k, v in json.loads(line).items() if k != "ms"} for line in result.stdout.splitlines()])
+    check(len(verdicts[0]) == 3 and verdicts[0] == verdicts[1], "the same verdicts from GGUF and safetensors")
+
+
 def info(qguard, out):
     result = run(qguard, "info", "--model", os.path.join(out, "q4_k_m.gguf"))
     text = result.stdout
@@ -116,7 +132,7 @@ def errors(qguard, out):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[3] not in ("reference", "identical", "info", "errors"):
+    if len(argv) != 4 or argv[3] not in ("reference", "identical", "classify", "info", "errors"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     try:

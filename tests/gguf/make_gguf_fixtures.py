@@ -5,6 +5,8 @@
                                  decoding of each (float32, concatenated in file order)
     tokenizer.gguf               the Qwen3 tokenizer.json as GGUF tokenizer metadata (no tensors)
     st_bf16/, bf16.gguf          one random model as BF16 safetensors and as GGUF (BF16, norms F32)
+    guard/, guard.gguf           a random model with the real vocabulary, as BF16 safetensors with
+                                 tokenizer.json and as GGUF with the tokenizer in its metadata
     <case>.gguf, <case>_dequant/ random models quantized per CASES, and the same weights decoded by the
                                  reference, as an F32 safetensors checkpoint for qwen3_reference.py
 
@@ -179,6 +181,13 @@ def main(argv):
     cfg = dict(template, **SHAPE, tie_word_embeddings=True)
     bf16 = source_model(os.path.join(out, "st_bf16"), cfg, "bf16", 31)
     write_model_gguf(os.path.join(out, "bf16.gguf"), cfg, bf16, (True, "BF16", None, "BF16", {}), alignment=64)
+
+    guard_cfg = dict(cfg, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2,
+                     head_dim=32, vocab_size=151936)
+    guard = source_model(os.path.join(out, "guard"), guard_cfg, "bf16", 7)
+    shutil.copy(tokenizer_json, os.path.join(out, "guard", "tokenizer.json"))
+    write_model_gguf(os.path.join(out, "guard.gguf"), guard_cfg, guard, (True, "BF16", None, "BF16", {}),
+                     tokenizer_metadata(tokenizer_json, guard_cfg["vocab_size"]))
 
     for seed, (name, case) in enumerate(CASES.items(), start=40):
         case_cfg = dict(cfg, tie_word_embeddings=case[0])
