@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 #include <system_error>
 
 #include <fmt/format.h>
@@ -153,7 +154,13 @@ GgufValue read_value(Cursor& in, const fs::path& path, const std::string& key) {
   return value;
 }
 
-GgufTensor read_tensor_info(Cursor& in, const fs::path& path, std::size_t index) {
+// A tensor info, and its data's offset from the start of the data section.
+struct TensorInfo {
+  GgufTensor tensor;
+  std::uint64_t offset;
+};
+
+TensorInfo read_tensor_info(Cursor& in, const fs::path& path, std::size_t index) {
   GgufTensor tensor;
   tensor.name = in.string(fmt::format("the name of tensor {}", index));
   const std::string what = fmt::format("tensor '{}'", tensor.name);
@@ -188,19 +195,16 @@ GgufTensor read_tensor_info(Cursor& in, const fs::path& path, std::size_t index)
   overflowed = overflowed || __builtin_mul_overflow(values / traits->block_values, traits->block_bytes, &nbytes);
   if (overflowed) throw_corrupt(path, fmt::format("{} has dimensions [{}], too large to exist", what, fmt::join(tensor.dims, ", ")));
   tensor.nbytes = nbytes;
-  // The offset, relative to the data section, is stored in `data` until the section is located.
-  tensor.data = reinterpret_cast<const std::byte*>(in.read<std::uint64_t>("the data offset of " + what));
-  return tensor;
+  return {std::move(tensor), in.read<std::uint64_t>("the data offset of " + what)};
 }
 
 // Places every tensor in the data section [data_start, end of file), checking alignment, bounds
 // and overlaps (sorted by offset, an overlap shows between neighbours).
-void locate_tensors(std::vector<GgufTensor>& tensors, const MappedFile& file, std::uint64_t data_start,
-                    std::uint64_t alignment) {
+std::vector<GgufTensor> locate_tensors(std::vector<TensorInfo> infos, const MappedFile& file,
+                                       std::uint64_t data_start, std::uint64_t alignment) {
   const std::uint64_t data_size = file.size() - data_start;
   std::vector<std::pair<std::uint64_t, const GgufTensor*>> by_offset;
-  for (GgufTensor& tensor : tensors) {
-    const auto offset = reinterpret_cast<std::uint64_t>(tensor.data);
+  for (auto& [tensor, offset] : infos) {
     if (offset % alignment != 0) {
       throw_corrupt(file.path(), fmt::format("tensor '{}' starts at data offset {}, not a multiple of the file's "
                                              "alignment {}", tensor.name, offset, alignment));
@@ -220,6 +224,9 @@ void locate_tensors(std::vector<GgufTensor>& tensors, const MappedFile& file, st
                                              by_offset[i].second->name));
     }
   }
+  std::vector<GgufTensor> tensors;
+  for (TensorInfo& info : infos) tensors.push_back(std::move(info.tensor));
+  return tensors;
 }
 
 }  // namespace
@@ -254,16 +261,17 @@ GgufFile GgufFile::open(const fs::path& path) {
     }
   }
 
-  std::map<std::string_view, std::size_t, std::less<>> seen;
+  std::vector<TensorInfo> infos;
+  std::set<std::string, std::less<>> names;
   for (std::uint64_t i = 0; i < tensor_count; ++i) {
-    gguf.tensors_.push_back(read_tensor_info(in, path, i));
-    if (!seen.emplace(gguf.tensors_.back().name, i).second) {
-      throw_corrupt(path, fmt::format("tensor '{}' appears twice", gguf.tensors_.back().name));
+    infos.push_back(read_tensor_info(in, path, i));
+    if (!names.insert(infos.back().tensor.name).second) {
+      throw_corrupt(path, fmt::format("tensor '{}' appears twice", infos.back().tensor.name));
     }
   }
   const std::uint64_t data_start = (in.at() + alignment - 1) / alignment * alignment;
   if (data_start > file.size()) throw_corrupt(path, "it ends before its data section: truncated");
-  locate_tensors(gguf.tensors_, file, data_start, alignment);
+  gguf.tensors_ = locate_tensors(std::move(infos), file, data_start, alignment);
   return gguf;
 }
 

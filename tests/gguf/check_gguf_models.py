@@ -6,7 +6,8 @@
                                                         weights (bound 5e-5 of the largest logit), and the
                                                         default (int8 layer matrices) within DEFAULT_BOUND
     check_gguf_models.py QGUARD FIXTURE_DIR identical   one model as BF16 safetensors and as BF16 GGUF: the
-                                                        same logits, bit for bit, with every --weights
+                                                        same logits, bit for bit, with every --weights; a
+                                                        quantized GGUF the same through the pack cache
     check_gguf_models.py QGUARD FIXTURE_DIR classify    `qguard classify` on a GGUF file with its tokenizer in
                                                         the metadata gives the verdicts of the safetensors twin
     check_gguf_models.py QGUARD FIXTURE_DIR info        `qguard info` describes a GGUF file
@@ -68,6 +69,14 @@ def identical(qguard, out):
         a = logits(qguard, os.path.join(out, "st_bf16"), ids, "--weights", weights)
         b = logits(qguard, os.path.join(out, "bf16.gguf"), ids, "--weights", weights)
         check(np.array_equal(a, b), f"BF16 safetensors and BF16 GGUF, --weights {weights}: identical logits")
+    quantized = os.path.join(out, "q4_k_m.gguf")
+    plain = logits(qguard, quantized, ids)
+    with tempfile.TemporaryDirectory() as cache:
+        written = logits(qguard, quantized, ids, "--pack-cache", cache)
+        mapped = logits(qguard, quantized, ids, "--pack-cache", cache)
+        check(len(os.listdir(cache)) == 1, "a quantized GGUF's packed matrices are written to the pack cache")
+    check(np.array_equal(plain, written) and np.array_equal(plain, mapped),
+          "a quantized GGUF through the pack cache: identical logits")
 
 
 def classify(qguard, out):
