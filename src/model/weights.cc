@@ -76,8 +76,10 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
     kernels::MatrixView m{DType::kF32, t.data, c.vocab_size, h};
     if (t.quantization && format != WeightFormat::kF32) {
       m = {DType::kBF16, w.dequantized.emplace_back(decode_rows<std::uint16_t>(t, pool)).data(), m.rows, m.cols};
+      checkpoint.release(t);  // the decoded copy is what is read from now on
     } else if (t.quantization || t.dtype == DType::kF16 || (format == WeightFormat::kF32 && t.dtype != DType::kF32)) {
       m = {DType::kF32, w.widened.emplace_back(decode_rows<float>(t, pool)).data(), m.rows, m.cols};
+      checkpoint.release(t);
     } else {
       m = view(t);
     }
