@@ -22,22 +22,30 @@ constexpr std::uint64_t kDefaultAlignment = 32;   // when general.alignment is a
 constexpr std::uint64_t kMaxAlignment = 1 << 20;  // far above any real file's; bounds the padding
 // The fewest bytes one metadata entry / tensor info can take: they bound the counts a header may
 // claim before anything is allocated for them.
-constexpr std::uint64_t kMinEntryBytes = 8 + 4 + 1;           // key length, value type, a one-byte value
+constexpr std::uint64_t kMinEntryBytes = 8 + 4 + 1;               // key length, value type, a one-byte value
 constexpr std::uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name length, n_dims, one dim, type, offset
 
 [[noreturn]] void throw_corrupt(const fs::path& path, const std::string& problem) {
-  throw Error(ErrorCode::kCorruptFile, fmt::format("'{}': {}; the file is damaged or not a GGUF model, re-download it",
-                                                   path.string(), problem));
+  throw Error(ErrorCode::kCorruptFile,
+              fmt::format("'{}': {}; the file is damaged or not a GGUF model, re-download it", path.string(), problem));
 }
 
 // Bytes per element of a fixed-size metadata type; 0 for strings and arrays.
 std::uint64_t scalar_size(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kU8: case GgufValueType::kI8: case GgufValueType::kBool: return 1;
-    case GgufValueType::kU16: case GgufValueType::kI16: return 2;
-    case GgufValueType::kU32: case GgufValueType::kI32: case GgufValueType::kF32: return 4;
-    case GgufValueType::kU64: case GgufValueType::kI64: case GgufValueType::kF64: return 8;
-    case GgufValueType::kString: case GgufValueType::kArray: return 0;
+    case GgufValueType::kU8:
+    case GgufValueType::kI8:
+    case GgufValueType::kBool: return 1;
+    case GgufValueType::kU16:
+    case GgufValueType::kI16: return 2;
+    case GgufValueType::kU32:
+    case GgufValueType::kI32:
+    case GgufValueType::kF32: return 4;
+    case GgufValueType::kU64:
+    case GgufValueType::kI64:
+    case GgufValueType::kF64: return 8;
+    case GgufValueType::kString:
+    case GgufValueType::kArray: return 0;
   }
   return 0;
 }
@@ -65,7 +73,8 @@ std::int64_t integer_at(GgufValueType type, const std::byte* p) {
     case GgufValueType::kU64: {
       const std::uint64_t value = load(std::uint64_t{});
       return value > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-                 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(value);
+                 ? std::numeric_limits<std::int64_t>::max()
+                 : static_cast<std::int64_t>(value);
     }
     default: return 0;
   }
@@ -110,7 +119,8 @@ class Cursor {
   std::uint64_t count(const std::string& what, std::uint64_t min_bytes) {
     const auto value = read<std::uint64_t>(what);
     if (value > remaining() / min_bytes) {
-      throw_corrupt(file_.path(), fmt::format("{} is {}, more than the {} bytes left can hold", what, value, remaining()));
+      throw_corrupt(file_.path(),
+                    fmt::format("{} is {}, more than the {} bytes left can hold", what, value, remaining()));
     }
     return value;
   }
@@ -139,8 +149,9 @@ GgufValue read_value(Cursor& in, const fs::path& path, const std::string& key) {
   } else {
     value.element_type = value_type(in, path, "the element type of " + what);
     if (value.element_type == GgufValueType::kArray) {
-      throw Error(ErrorCode::kUnsupportedModel,
-                  fmt::format("'{}': metadata '{}' is an array of arrays, which qguard does not read", path.string(), key));
+      throw Error(
+          ErrorCode::kUnsupportedModel,
+          fmt::format("'{}': metadata '{}' is an array of arrays, which qguard does not read", path.string(), key));
     }
     const std::uint64_t element_size = scalar_size(value.element_type);
     value.count = in.count(fmt::format("the length of {}", what), element_size > 0 ? element_size : 8);
@@ -193,25 +204,28 @@ TensorInfo read_tensor_info(Cursor& in, const fs::path& path, std::size_t index)
   }
   std::uint64_t nbytes = 0;
   overflowed = overflowed || __builtin_mul_overflow(values / traits->block_values, traits->block_bytes, &nbytes);
-  if (overflowed) throw_corrupt(path, fmt::format("{} has dimensions [{}], too large to exist", what, fmt::join(tensor.dims, ", ")));
+  if (overflowed)
+    throw_corrupt(path, fmt::format("{} has dimensions [{}], too large to exist", what, fmt::join(tensor.dims, ", ")));
   tensor.nbytes = nbytes;
   return {std::move(tensor), in.read<std::uint64_t>("the data offset of " + what)};
 }
 
 // Places every tensor in the data section [data_start, end of file), checking alignment, bounds
 // and overlaps (sorted by offset, an overlap shows between neighbours).
-std::vector<GgufTensor> locate_tensors(std::vector<TensorInfo> infos, const MappedFile& file,
-                                       std::uint64_t data_start, std::uint64_t alignment) {
+std::vector<GgufTensor> locate_tensors(std::vector<TensorInfo> infos, const MappedFile& file, std::uint64_t data_start,
+                                       std::uint64_t alignment) {
   const std::uint64_t data_size = file.size() - data_start;
   std::vector<std::pair<std::uint64_t, const GgufTensor*>> by_offset;
   for (auto& [tensor, offset] : infos) {
     if (offset % alignment != 0) {
       throw_corrupt(file.path(), fmt::format("tensor '{}' starts at data offset {}, not a multiple of the file's "
-                                             "alignment {}", tensor.name, offset, alignment));
+                                             "alignment {}",
+                                             tensor.name, offset, alignment));
     }
     if (offset > data_size || tensor.nbytes > data_size - offset) {
       throw_corrupt(file.path(), fmt::format("tensor '{}' spans data bytes [{}, {}) but the data section holds only "
-                                             "{} bytes: truncated", tensor.name, offset, offset + tensor.nbytes, data_size));
+                                             "{} bytes: truncated",
+                                             tensor.name, offset, offset + tensor.nbytes, data_size));
     }
     tensor.data = file.data() + data_start + offset;
     if (tensor.nbytes > 0) by_offset.emplace_back(offset, &tensor);
@@ -243,7 +257,8 @@ GgufFile GgufFile::open(const fs::path& path) {
   if (gguf.version_ != 2 && gguf.version_ != 3) {
     throw Error(ErrorCode::kUnsupportedModel,
                 fmt::format("'{}' is GGUF version {}; qguard reads versions 2 and 3 (little-endian), convert the "
-                            "model again with a current llama.cpp", path.string(), gguf.version_));
+                            "model again with a current llama.cpp",
+                            path.string(), gguf.version_));
   }
   const std::uint64_t tensor_count = in.count("the tensor count", kMinTensorInfoBytes);
   const std::uint64_t metadata_count = in.count("the metadata count", kMinEntryBytes);
@@ -251,13 +266,15 @@ GgufFile GgufFile::open(const fs::path& path) {
   for (std::uint64_t i = 0; i < metadata_count; ++i) {
     const std::string key(in.string(fmt::format("metadata key {}", i)));
     const GgufValue value = read_value(in, path, key);
-    if (!gguf.metadata_.emplace(key, value).second) throw_corrupt(path, fmt::format("metadata key '{}' appears twice", key));
+    if (!gguf.metadata_.emplace(key, value).second)
+      throw_corrupt(path, fmt::format("metadata key '{}' appears twice", key));
   }
   std::uint64_t alignment = kDefaultAlignment;
   if (gguf.find("general.alignment") != nullptr) {
     alignment = gguf.required_unsigned("general.alignment");
     if (alignment == 0 || alignment > kMaxAlignment || (alignment & (alignment - 1)) != 0) {
-      throw_corrupt(path, fmt::format("general.alignment is {}, not a power of two up to {}", alignment, kMaxAlignment));
+      throw_corrupt(path,
+                    fmt::format("general.alignment is {}, not a power of two up to {}", alignment, kMaxAlignment));
     }
   }
 
@@ -287,8 +304,8 @@ void GgufFile::wrong_type(std::string_view key, std::string_view wanted) const {
 const GgufValue& GgufFile::required(std::string_view key) const {
   const GgufValue* value = find(key);
   if (value == nullptr) {
-    throw Error(ErrorCode::kUnsupportedModel, fmt::format("'{}' lacks the metadata '{}', which qguard needs",
-                                                          path().string(), key));
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}' lacks the metadata '{}', which qguard needs", path().string(), key));
   }
   return *value;
 }
@@ -372,8 +389,8 @@ std::optional<fs::path> find_gguf(const fs::path& path, std::initializer_list<st
     std::sort(found.begin(), found.end());
     std::vector<std::string> names;
     for (const fs::path& file : found) names.push_back(file.filename().string());
-    throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("'{}' holds several GGUF files ({}); name the one to load", path.string(), fmt::join(names, ", ")));
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("'{}' holds several GGUF files ({}); name the one to load",
+                                                         path.string(), fmt::join(names, ", ")));
   }
   return found.empty() ? std::nullopt : std::optional(found.front());
 }

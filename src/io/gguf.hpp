@@ -19,8 +19,19 @@ namespace qguard::io {
 
 // gguf_type: the types of metadata values.
 enum class GgufValueType : std::uint32_t {
-  kU8 = 0, kI8 = 1, kU16 = 2, kI16 = 3, kU32 = 4, kI32 = 5, kF32 = 6, kBool = 7,
-  kString = 8, kArray = 9, kU64 = 10, kI64 = 11, kF64 = 12,
+  kU8 = 0,
+  kI8 = 1,
+  kU16 = 2,
+  kI16 = 3,
+  kU32 = 4,
+  kI32 = 5,
+  kF32 = 6,
+  kBool = 7,
+  kString = 8,
+  kArray = 9,
+  kU64 = 10,
+  kI64 = 11,
+  kF64 = 12,
 };
 
 // One metadata value, as a view of its encoded bytes in the mapping (already bounds-checked).
@@ -54,7 +65,7 @@ class GgufFile {
   // Typed metadata. Each throws Error(kCorruptFile) naming the key when it is present with another
   // type, and the required forms throw Error(kUnsupportedModel) when it is absent.
   std::optional<std::uint64_t> unsigned_value(std::string_view key) const;  // any non-negative integer type
-  std::optional<double> float_value(std::string_view key) const;           // F32 or F64
+  std::optional<double> float_value(std::string_view key) const;            // F32 or F64
   std::optional<std::string_view> string_value(std::string_view key) const;
   std::uint64_t required_unsigned(std::string_view key) const;
   std::string_view required_string(std::string_view key) const;

@@ -118,10 +118,10 @@ std::optional<GgmlTypeTraits> ggml_type_traits(std::uint32_t type) {
 
 std::string_view ggml_type_name(std::uint32_t type) {
   static constexpr std::array<std::string_view, 40> kNames = {
-      "F32",     "F16",    "Q4_0",   "Q4_1",    "",      "",       "Q5_0",   "Q5_1",  "Q8_0",  "Q8_1",
-      "Q2_K",    "Q3_K",   "Q4_K",   "Q5_K",    "Q6_K",  "Q8_K",   "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
-      "IQ4_NL",  "IQ3_S",  "IQ2_S",  "IQ4_XS",  "I8",    "I16",    "I32",    "I64",   "F64",   "IQ1_M",
-      "BF16",    "",       "",       "",        "TQ1_0", "TQ2_0",  "",       "",      "",      "MXFP4"};
+      "F32",    "F16",   "Q4_0",  "Q4_1",   "",      "",      "Q5_0",    "Q5_1",   "Q8_0",    "Q8_1",
+      "Q2_K",   "Q3_K",  "Q4_K",  "Q5_K",   "Q6_K",  "Q8_K",  "IQ2_XXS", "IQ2_XS", "IQ3_XXS", "IQ1_S",
+      "IQ4_NL", "IQ3_S", "IQ2_S", "IQ4_XS", "I8",    "I16",   "I32",     "I64",    "F64",     "IQ1_M",
+      "BF16",   "",      "",      "",       "TQ1_0", "TQ2_0", "",        "",       "",        "MXFP4"};
   return type < kNames.size() && !kNames[type].empty() ? kNames[type] : "an unknown type";
 }
 

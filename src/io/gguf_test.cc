@@ -106,8 +106,8 @@ class TempFile {
  public:
   explicit TempFile(const std::string& bytes) {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path() / fmt::format("qguard-gguf-test-{}-{}-{}.gguf", ::getpid(), counter++,
-                                                    std::random_device()());
+    path_ = fs::temp_directory_path() /
+            fmt::format("qguard-gguf-test-{}-{}-{}.gguf", ::getpid(), counter++, std::random_device()());
     std::ofstream(path_, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   }
   ~TempFile() { fs::remove(path_); }

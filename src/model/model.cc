@@ -13,9 +13,10 @@ namespace {
 
 // What a tensor is, the same in every layer: "self_attn.q_proj" for model.layers.7.self_attn.q_proj.weight.
 std::string tensor_role(std::string_view name) {
-  if (name.starts_with("model.layers.")) name.remove_prefix(name.find('.', std::string_view("model.layers.").size()) + 1);
-  if (name.starts_with("model.")) name.remove_prefix(std::string_view("model.").size());
-  if (name.ends_with(".weight")) name.remove_suffix(std::string_view(".weight").size());
+  constexpr std::string_view kLayers = "model.layers.", kModel = "model.", kWeight = ".weight";
+  if (name.starts_with(kLayers)) name.remove_prefix(name.find('.', kLayers.size()) + 1);
+  if (name.starts_with(kModel)) name.remove_prefix(kModel.size());
+  if (name.ends_with(kWeight)) name.remove_suffix(kWeight.size());
   return std::string(name);
 }
 

@@ -50,8 +50,8 @@ std::string hugging_face_name(std::string_view name) {
 int config_int(const io::GgufFile& gguf, const std::string& key) {
   const std::uint64_t value = gguf.required_unsigned(key);
   if (value == 0 || value > static_cast<std::uint64_t>(kMaxConfigInt)) {
-    throw Error(ErrorCode::kUnsupportedModel, fmt::format("'{}': metadata '{}' = {} is out of range",
-                                                          gguf.path().string(), key, value));
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}': metadata '{}' = {} is out of range", gguf.path().string(), key, value));
   }
   return static_cast<int>(value);
 }
@@ -59,8 +59,8 @@ int config_int(const io::GgufFile& gguf, const std::string& key) {
 double required_float(const io::GgufFile& gguf, const std::string& key) {
   const std::optional<double> value = gguf.float_value(key);
   if (!value) {
-    throw Error(ErrorCode::kUnsupportedModel, fmt::format("'{}' lacks the metadata '{}', which qguard needs",
-                                                          gguf.path().string(), key));
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}' lacks the metadata '{}', which qguard needs", gguf.path().string(), key));
   }
   return *value;
 }
@@ -71,7 +71,8 @@ Config gguf_config(const io::GgufFile& gguf) {
   if (architecture != "qwen3") {
     throw Error(ErrorCode::kUnsupportedModel,
                 fmt::format("'{}' holds a model of architecture '{}'; qguard runs qwen3 models (Qwen3Guard-Gen "
-                            "0.6B/4B/8B)", file, architecture));
+                            "0.6B/4B/8B)",
+                            file, architecture));
   }
   const std::string a = "qwen3.";
   Config c;
@@ -82,13 +83,15 @@ Config gguf_config(const io::GgufFile& gguf) {
   c.num_kv_heads = config_int(gguf, a + "attention.head_count_kv");
   c.head_dim = config_int(gguf, a + "attention.key_length");
   if (gguf.find(a + "attention.value_length") && config_int(gguf, a + "attention.value_length") != c.head_dim) {
-    throw Error(ErrorCode::kUnsupportedModel, fmt::format("'{}': attention.value_length differs from key_length", file));
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}': attention.value_length differs from key_length", file));
   }
   c.max_position_embeddings = config_int(gguf, a + "context_length");
   c.rms_norm_eps = required_float(gguf, a + "attention.layer_norm_rms_epsilon");
   c.rope_theta = required_float(gguf, a + "rope.freq_base");
   if (const auto scaling = gguf.string_value(a + "rope.scaling.type"); scaling && *scaling != "none") {
-    throw Error(ErrorCode::kUnsupportedModel, fmt::format("'{}': rope scaling '{}' is not implemented", file, *scaling));
+    throw Error(ErrorCode::kUnsupportedModel,
+                fmt::format("'{}': rope scaling '{}' is not implemented", file, *scaling));
   }
   if (const auto id = gguf.unsigned_value("tokenizer.ggml.bos_token_id"); id && *id <= kMaxConfigInt) {
     c.bos_token_id = static_cast<int>(*id);
@@ -105,8 +108,8 @@ ModelFiles open_gguf(const fs::path& path) {
   std::map<std::string, io::TensorView, std::less<>> tensors;
   for (const io::GgufTensor& t : gguf.tensors()) {
     const io::GgmlTypeTraits traits = *io::ggml_type_traits(static_cast<std::uint32_t>(t.type));
-    io::TensorView view{hugging_face_name(t.name), DType::kF32, {t.dims.rbegin(), t.dims.rend()}, t.data, t.nbytes,
-                        std::nullopt};
+    io::TensorView view{
+        hugging_face_name(t.name), DType::kF32, {t.dims.rbegin(), t.dims.rend()}, t.data, t.nbytes, std::nullopt};
     if (t.type == io::GgmlType::kF16) view.dtype = DType::kF16;
     if (t.type == io::GgmlType::kBF16) view.dtype = DType::kBF16;
     if (traits.quantized) view.quantization = t.type;

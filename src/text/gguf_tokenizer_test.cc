@@ -33,7 +33,8 @@ TEST_CASE("the GGUF tokenizer encodes the corpus token for token as tokenizer.js
     const std::string_view text =
         qguard::util::parse_json(texts_parser, text_line, "corpus.jsonl")["text"].get_string().value();
     Ids reference;
-    for (const auto id : qguard::util::parse_json(expected_parser, expected_line, "expected.jsonl")["ids"].get_array()) {
+    for (const auto id :
+         qguard::util::parse_json(expected_parser, expected_line, "expected.jsonl")["ids"].get_array()) {
       reference.push_back(static_cast<std::int32_t>(id.get_int64()));
     }
     const Ids ids = gguf.encode(text);
