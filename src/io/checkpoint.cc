@@ -108,7 +108,8 @@ TensorView read_tensor_entry(std::string_view name, dom::element entry, const st
                               "truncated or its offsets point outside the file",
                               tensor, begin, end, data_size));
   }
-  return TensorView{std::string(name), *dtype, std::move(shape), data_region + begin, static_cast<std::size_t>(nbytes), std::nullopt};
+  return TensorView{std::string(name), *dtype, std::move(shape), data_region + begin, static_cast<std::size_t>(nbytes),
+                    std::nullopt};
 }
 
 // Two tensors sharing bytes means the header is corrupt (or crafted); empty tensors occupy no bytes.

@@ -1,6 +1,6 @@
 // A checkpoint's tensors, memory-mapped: a Hugging Face safetensors checkpoint (one
 // `model.safetensors`, or shards listed by `model.safetensors.index.json`), or the tensors of a GGUF
-// file renamed by the model (model/gguf_model.hpp). Every size and offset read from a file is
+// file renamed by the model (model/model_files.hpp). Every size and offset read from a file is
 // validated before use.
 #pragma once
 

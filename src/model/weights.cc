@@ -1,5 +1,7 @@
 #include "model/weights.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <type_traits>
 
@@ -23,7 +25,8 @@ kernels::Packing held_packing(WeightFormat wanted, const io::TensorView& file) {
   return file.dtype == DType::kBF16 ? kernels::Packing::kBF16 : kernels::Packing::kF32;
 }
 
-// Rows of `t` decoded to f32 (`held` kF32) or rounded on to BF16, in `pool`-sized chunks of rows.
+// `t` decoded to f32 (T = float) or rounded on to BF16 bits (T = std::uint16_t), chunks of rows
+// spread over `pool`.
 template <typename T>
 std::vector<T> decode_rows(const io::TensorView& t, kernels::ThreadPool& pool) {
   const auto rows = static_cast<std::size_t>(t.shape[0]), cols = static_cast<std::size_t>(t.shape[1]);
@@ -135,6 +138,11 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
     }
   }
   for (const PackedTensor& m : matrices) w.matrix_bytes += m.target->bytes;
+  // Decoding block-quantized matrices allocated and freed an f32 copy of each; glibc keeps such
+  // freed chunks in its arenas (resident) unless asked to return them.
+  if (std::any_of(matrices.begin(), matrices.end(), [](const PackedTensor& m) { return m.tensor->quantization; })) {
+    ::malloc_trim(0);
+  }
   return w;
 }
 
