@@ -51,7 +51,8 @@ class QGUARD_API Classifier {
     SpecialTokens content_special_tokens = SpecialTokens::kPlain;
   };
 
-  // Loads the model and its tokenizer.json from `model_dir`. Throws qguard::Error.
+  // Loads the model and its tokenizer from `model_dir` (config.json, safetensors and tokenizer.json),
+  // or from a GGUF file (or a directory holding one), which carries all three. Throws qguard::Error.
   static Classifier load(const std::string& model_dir, const Options& options);
   static Classifier load(const std::string& model_dir) { return load(model_dir, Options{}); }
 

@@ -47,6 +47,20 @@ std::int64_t Config::parameter_count() const {
   return embed * (tie_word_embeddings ? 1 : 2) + per_layer * num_layers + h;
 }
 
+std::optional<std::string> config_problem(const Config& c) {
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}", c.num_heads,
+                       c.num_kv_heads);
+  }
+  if (c.head_dim <= 0 || c.head_dim > kMaxHeadDim) {
+    return fmt::format("head_dim {} (hidden_size / num_attention_heads when absent) is out of range (1 to {})",
+                       c.head_dim, kMaxHeadDim);
+  }
+  if (c.head_dim % 2 != 0) return fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim);
+  if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) return "rms_norm_eps and rope_theta must be positive";
+  return std::nullopt;
+}
+
 Config load_config(const std::filesystem::path& model_dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec)) {
@@ -98,16 +112,7 @@ Config load_config(const std::filesystem::path& model_dir) {
   std::string_view dtype;
   if (obj["torch_dtype"].get_string().get(dtype) == simdjson::SUCCESS) c.torch_dtype = dtype;
 
-  if (c.num_heads % c.num_kv_heads != 0) {
-    unsupported(file, fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                                  c.num_heads, c.num_kv_heads));
-  }
-  if (c.head_dim == 0 || c.head_dim > kMaxHeadDim) {
-    unsupported(file, fmt::format("head_dim {} (hidden_size / num_attention_heads) is out of range (1 to {})",
-                                  c.head_dim, kMaxHeadDim));
-  }
-  if (c.head_dim % 2 != 0) unsupported(file, fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim));
-  if (c.rms_norm_eps <= 0 || c.rope_theta <= 0) unsupported(file, "rms_norm_eps and rope_theta must be positive");
+  if (const auto problem = config_problem(c)) unsupported(file, *problem);
   // Features Qwen3Guard does not use; refusing them beats computing something else silently.
   bool flag = false;
   if (obj["use_sliding_window"].get_bool().get(flag) == simdjson::SUCCESS && flag) {
