@@ -1,5 +1,8 @@
 #include "model/config.hpp"
 
+#include <iterator>
+#include <utility>
+
 #include <fmt/format.h>
 
 #include "qguard/error.hpp"
@@ -19,14 +22,14 @@ namespace {
 constexpr std::int64_t kMaxHiddenSize = 1 << 16, kMaxIntermediateSize = 1 << 18, kMaxLayers = 1 << 10,
                        kMaxHeads = 1 << 10, kMaxHeadDim = 1 << 10, kMaxVocabSize = 1 << 22, kMaxPositions = 1 << 22;
 
-// A positive integer field that must be present, at most `limit`.
-int required_int(simdjson::dom::object obj, const std::filesystem::path& file, const char* key, std::int64_t limit) {
+// A positive integer field that must be present (its upper limit is config_problem's).
+int required_int(simdjson::dom::object obj, const std::filesystem::path& file, const char* key) {
   int64_t value = 0;
   if (obj[key].get_int64().get(value) != simdjson::SUCCESS) {
     throw Error(ErrorCode::kMalformedJson, fmt::format("'{}': missing or non-integer \"{}\"", file.string(), key));
   }
-  if (value <= 0 || value > limit) {
-    unsupported(file, fmt::format("\"{}\" = {} is out of range (1 to {})", key, value, limit));
+  if (value <= 0 || value > kMaxConfigInt) {
+    unsupported(file, fmt::format("\"{}\" = {} is out of range", key, value));
   }
   return static_cast<int>(value);
 }
@@ -48,13 +51,27 @@ std::int64_t Config::parameter_count() const {
 }
 
 std::optional<std::string> config_problem(const Config& c) {
-  if (c.num_heads % c.num_kv_heads != 0) {
-    return fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}", c.num_heads,
-                       c.num_kv_heads);
+  const std::pair<const char*, std::int64_t> sizes[] = {{"hidden_size", c.hidden_size},
+                                                        {"intermediate_size", c.intermediate_size},
+                                                        {"num_hidden_layers", c.num_layers},
+                                                        {"num_attention_heads", c.num_heads},
+                                                        {"num_key_value_heads", c.num_kv_heads},
+                                                        {"vocab_size", c.vocab_size},
+                                                        {"max_position_embeddings", c.max_position_embeddings}};
+  const std::int64_t limits[] = {kMaxHiddenSize, kMaxIntermediateSize, kMaxLayers,   kMaxHeads,
+                                 kMaxHeads,      kMaxVocabSize,        kMaxPositions};
+  for (std::size_t i = 0; i < std::size(sizes); ++i) {
+    if (sizes[i].second <= 0 || sizes[i].second > limits[i]) {
+      return fmt::format("{} = {} is out of range (1 to {})", sizes[i].first, sizes[i].second, limits[i]);
+    }
   }
   if (c.head_dim <= 0 || c.head_dim > kMaxHeadDim) {
     return fmt::format("head_dim {} (hidden_size / num_attention_heads when absent) is out of range (1 to {})",
                        c.head_dim, kMaxHeadDim);
+  }
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}", c.num_heads,
+                       c.num_kv_heads);
   }
   if (c.head_dim % 2 != 0) return fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim);
   if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) return "rms_norm_eps and rope_theta must be positive";
@@ -90,17 +107,17 @@ Config load_config(const std::filesystem::path& model_dir) {
   }
 
   Config c;
-  c.hidden_size = required_int(obj, file, "hidden_size", kMaxHiddenSize);
-  c.intermediate_size = required_int(obj, file, "intermediate_size", kMaxIntermediateSize);
-  c.num_layers = required_int(obj, file, "num_hidden_layers", kMaxLayers);
-  c.num_heads = required_int(obj, file, "num_attention_heads", kMaxHeads);
-  c.num_kv_heads = required_int(obj, file, "num_key_value_heads", kMaxHeads);
-  c.vocab_size = required_int(obj, file, "vocab_size", kMaxVocabSize);
+  c.hidden_size = required_int(obj, file, "hidden_size");
+  c.intermediate_size = required_int(obj, file, "intermediate_size");
+  c.num_layers = required_int(obj, file, "num_hidden_layers");
+  c.num_heads = required_int(obj, file, "num_attention_heads");
+  c.num_kv_heads = required_int(obj, file, "num_key_value_heads");
+  c.vocab_size = required_int(obj, file, "vocab_size");
   // Older configs omit head_dim; Hugging Face then uses hidden_size / num_attention_heads.
-  c.head_dim = obj["head_dim"].error() == simdjson::SUCCESS ? required_int(obj, file, "head_dim", kMaxHeadDim)
-                                                            : c.hidden_size / c.num_heads;
+  c.head_dim =
+      obj["head_dim"].error() == simdjson::SUCCESS ? required_int(obj, file, "head_dim") : c.hidden_size / c.num_heads;
   c.max_position_embeddings = obj["max_position_embeddings"].error() == simdjson::SUCCESS
-                                  ? required_int(obj, file, "max_position_embeddings", kMaxPositions)
+                                  ? required_int(obj, file, "max_position_embeddings")
                                   : 40960;
   c.rms_norm_eps = optional_number(obj, "rms_norm_eps", 1e-6);
   c.rope_theta = optional_number(obj, "rope_theta", 1e6);
