@@ -11,9 +11,11 @@ namespace {
 
 constexpr int kBlock = 4096;  // iterations between clock reads
 constexpr int kChains = 12;   // independent FMA chains: more than FMA latency × FMA ports on x86
+#if defined(__AVX2__) && !defined(__AVX512F__)
 // Fewer for 8-bit on AVX2: with the two constants and the temporaries, 8 chains are what stays in
 // its 16 registers (10 or 12 spill to the stack and measure lower).
 constexpr int kInt8Chains = 8;
+#endif
 
 // Keeps a value alive without storing it anywhere (so the loop computing it is not optimized away).
 template <class T>
