@@ -1,5 +1,6 @@
 #include <set>
 
+#include "hub/hub.hpp"
 #include "model/model_impl.hpp"
 #include "qguard/error.hpp"
 
@@ -45,7 +46,8 @@ Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
   if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
-  return std::shared_ptr<const Model>(new Model(std::make_unique<State>(dir, options)));
+  const std::string local_dir = hub::resolve(dir, hub::Need::kModel);
+  return std::shared_ptr<const Model>(new Model(std::make_unique<State>(local_dir, options)));
 }
 
 const ModelInfo& Model::info() const { return state_->info; }

@@ -11,6 +11,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include "hub/hub.hpp"
 #include "io/mapped_file.hpp"
 #include "qguard/error.hpp"
 #include "text/bpe.hpp"
@@ -365,7 +366,7 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path_or_dir) {
-  const std::filesystem::path path = tokenizer_json_path(path_or_dir);
+  const std::filesystem::path path = tokenizer_json_path(hub::resolve(path_or_dir, hub::Need::kTokenizer));
   const JsonReader json(path.string());
   const io::MappedFile file = io::MappedFile::open(path);
   simdjson::padded_string copy;  // used only when the mapping has no room for simdjson's padding

@@ -571,7 +571,8 @@ void add_bench_commands(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* bench = app.add_subcommand(
       "bench", "Latency and throughput on a prompt set, next to this machine's measured peaks (docs/performance.md)");
-  bench->add_option("--model", args->model_dir, "Model directory (config.json, safetensors, tokenizer.json)")
+  bench->add_option("--model", args->model_dir,
+                  "Model directory, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
       ->required();
   bench->add_option("--prompts", args->prompts,
                     "JSON lines: {\"prompt\": ...} or {\"prompt\": ..., \"response\": ...}")
