@@ -36,6 +36,14 @@ def lfs_pointer(data):
     return b"version https://git-lfs.github.com/spec/v1\noid sha256:%s\nsize %d\n" % (sha256(data).encode(), len(data))
 
 
+class QuietHandler(http.server.BaseHTTPRequestHandler):
+    """HTTP/1.1 (keep-alive, as the Hub), without a log line per request on stderr."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):
+        pass
+
+
 class Repo:
     def __init__(self, files, token=None, tags=()):
         self.files = dict(files)  # name -> bytes
@@ -96,12 +104,7 @@ class MockHub:
     def _hub_handler(self):
         hub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_HEAD(self):
                 self.resolve(send_body=False)
 
@@ -160,12 +163,7 @@ class MockHub:
     def _cdn_handler(self):
         hub = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self):
                 hub._record(self, "cdn")
                 digest = self.path.split("?")[0].rsplit("/", 1)[-1]

@@ -249,6 +249,7 @@ struct BenchArgs {
   std::string pack_cache_dir;
   int warmup = 2;
   int repeat = 1;
+  bool compare = true;  // int8: also load the f32 path and compare (the model twice in memory)
 };
 
 struct Failure {
@@ -452,7 +453,7 @@ Results run_bench(const BenchArgs& args) {
   getrusage(RUSAGE_SELF, &usage);
   r.rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 
-  if (args.weights == WeightFormat::kInt8) {
+  if (args.weights == WeightFormat::kInt8 && args.compare) {
     progress("int8 against the f32 reference path");
     compare_with_reference(args, requests, labels, r);
   }
@@ -572,7 +573,7 @@ void add_bench_commands(CLI::App& app) {
   CLI::App* bench = app.add_subcommand(
       "bench", "Latency and throughput on a prompt set, next to this machine's measured peaks (docs/performance.md)");
   bench->add_option("--model", args->model_dir,
-                  "Model directory, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
+                    "Model directory, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
       ->required();
   bench->add_option("--prompts", args->prompts,
                     "JSON lines: {\"prompt\": ...} or {\"prompt\": ..., \"response\": ...}")
@@ -588,6 +589,8 @@ void add_bench_commands(CLI::App& app) {
   bench->add_option("--repeat", args->repeat, "Timed passes over the prompt file")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bench->add_flag("!--no-compare", args->compare,
+                  "With int8, skip the comparison with the f32 path (it holds the model twice: 8B needs ~25 GiB)");
   bench->callback([args] {
     const Results results = run_bench(*args);
     if (args->json) {
