@@ -42,6 +42,7 @@ struct Transfer {
   std::exception_ptr failure;  // thrown by on_body, rethrown after curl returns
   const Progress* progress = nullptr;
   std::chrono::steady_clock::time_point last_drawn{};
+  std::uint64_t last_done = 0;  // bytes shown by the last line drawn
   bool drawn = false;
 
   // Ends the progress line, however the transfer ends.
@@ -88,8 +89,12 @@ int on_progress(void* user, curl_off_t /*download_total*/, curl_off_t downloaded
   const Progress& p = *transfer->progress;
   const auto now = std::chrono::steady_clock::now();
   const std::uint64_t done = p.offset + static_cast<std::uint64_t>(downloaded);
-  if (now - transfer->last_drawn < std::chrono::milliseconds(200) && done < p.total) return 0;
+  const bool finished = done >= p.total;
+  if (done == transfer->last_done || (now - transfer->last_drawn < std::chrono::milliseconds(200) && !finished)) {
+    return 0;
+  }
   transfer->last_drawn = now;
+  transfer->last_done = done;
   transfer->drawn = true;
   const double mib = 1024.0 * 1024.0;
   std::fprintf(stderr, "\r%s: %5.1f%% of %.1f MiB", p.label.c_str(), p.total ? 100.0 * done / p.total : 100.0,
