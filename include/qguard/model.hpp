@@ -54,7 +54,9 @@ class QGUARD_API Model {
     std::string pack_cache_dir;
   };
 
-  // Loads `dir` (config.json + model.safetensors or a sharded index). Throws qguard::Error.
+  // Loads `dir` (config.json + model.safetensors or a sharded index), or a Hugging Face Hub
+  // repository id "ORG/NAME[@REVISION]" downloaded into the Hub's cache on first use (docs/hub.md;
+  // a local path always wins). Throws qguard::Error.
   static std::shared_ptr<const Model> load(const std::string& dir, const Options& options);
   static std::shared_ptr<const Model> load(const std::string& dir) { return load(dir, Options{}); }
 
