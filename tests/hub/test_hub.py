@@ -275,6 +275,20 @@ def test_sharded_renamed_and_local_first(ctx):
     expect(not ctx.hub.log, "a local directory was looked up on the Hub")
 
 
+def test_tokenizer_only(ctx):
+    """`qguard tokenize --tokenizer ORG/NAME` fetches the tokenizer's files and nothing else."""
+    cache = ctx.new_cache()
+    ctx.hub.clear_log()
+    line = json.dumps({"text": TEXT}) + "\n"
+    runs = [subprocess.run([ctx.qguard, "tokenize", "--tokenizer", source], input=line, capture_output=True,
+                           text=True, env=ctx.env(cache), timeout=120) for source in ("org/tiny", ctx.local["tiny"])]
+    for done in runs:
+        expect(done.returncode == 0, "qguard tokenize failed: %s" % done.stderr.strip())
+    expect(runs[0].stdout == runs[1].stdout, "tokens from the Hub's tokenizer differ from the local one's")
+    fetched = {r["path"].rsplit("/", 1)[-1] for r in ctx.hub.requests("hub")}
+    expect(fetched == {"tokenizer.json", "tokenizer_config.json"}, "tokenize asked the Hub for %s" % sorted(fetched))
+
+
 def test_concurrent_downloads(ctx):
     cache = ctx.new_cache()
     ctx.hub.clear_log()
@@ -297,7 +311,7 @@ def test_concurrent_downloads(ctx):
 
 TESTS = [test_fresh_download_then_offline, test_reuses_huggingface_hub_cache, test_resume,
          test_corrupted_body_refused, test_access_and_not_found, test_sharded_renamed_and_local_first,
-         test_concurrent_downloads]
+         test_tokenizer_only, test_concurrent_downloads]
 
 
 def main(argv):
