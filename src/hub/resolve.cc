@@ -1,5 +1,4 @@
 // hub::resolve: a repository id to a snapshot directory, from the cache when the Hub cannot help.
-#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <vector>
