@@ -19,9 +19,15 @@ static void print_verdict(const qguard_verdict* verdict) {
     }
   }
   static const char* const refusal[] = {"null", "false", "true"};
-  printf("], \"refusal\": %s, \"probabilities\": {\"Safe\": %.9g, \"Controversial\": %.9g, \"Unsafe\": %.9g}}\n",
+  printf("], \"refusal\": %s, \"probabilities\": {\"Safe\": %.9g, \"Controversial\": %.9g, \"Unsafe\": %.9g}",
          refusal[verdict->refusal + 1], verdict->probabilities[QGUARD_SAFE],
          verdict->probabilities[QGUARD_CONTROVERSIAL], verdict->probabilities[QGUARD_UNSAFE]);
+  printf(", \"category_probabilities\": {");
+  for (int category = 0; category < QGUARD_CATEGORY_COUNT; ++category) {
+    printf("%s\"%s\": %.9g", category ? ", " : "", qguard_category_name((qguard_category)category),
+           verdict->category_probabilities[category]);
+  }
+  printf("}}\n");
 }
 
 int main(int argc, char** argv) {

@@ -23,7 +23,7 @@ class _Options(ctypes.Structure):
 
 class _Verdict(ctypes.Structure):
     _fields_ = [("severity", ctypes.c_int), ("categories", ctypes.c_uint32), ("refusal", ctypes.c_int),
-                ("probabilities", ctypes.c_float * 3)]
+                ("probabilities", ctypes.c_float * 3), ("category_probabilities", ctypes.c_float * 9)]
 
 
 def _load_library(path=None):
@@ -59,6 +59,7 @@ class Verdict:
     categories: list         # the model card's category names, e.g. ["Violent"]
     refusal: object          # None for prompt moderation, else True or False
     probabilities: dict      # {"Safe": p, "Controversial": p, "Unsafe": p}
+    category_probabilities: dict  # {"Violent": p, ...}: each category's chance of being named first
 
 
 class Classifier:
@@ -104,11 +105,13 @@ class Classifier:
 
     def _to_python(self, verdict):
         name = lambda function, value: function(value).decode()  # noqa: E731
-        categories = [name(self._lib.qguard_category_name, bit) for bit in range(32) if verdict.categories >> bit & 1]
+        all_categories = [name(self._lib.qguard_category_name, c) for c in range(len(verdict.category_probabilities))]
+        categories = [c for bit, c in enumerate(all_categories) if verdict.categories >> bit & 1]
         severities = [name(self._lib.qguard_severity_name, s) for s in range(3)]
         return Verdict(severity=severities[verdict.severity], categories=categories,
                        refusal=None if verdict.refusal < 0 else bool(verdict.refusal),
-                       probabilities=dict(zip(severities, verdict.probabilities)))
+                       probabilities=dict(zip(severities, verdict.probabilities)),
+                       category_probabilities=dict(zip(all_categories, verdict.category_probabilities)))
 
 
 def main(argv):

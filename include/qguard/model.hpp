@@ -18,7 +18,8 @@ namespace qguard {
 // the activations on the fly (one scale per token and 64 inputs), summing products exactly in
 // int32: about half the memory traffic of BF16 and twice the arithmetic rate on AVX2, at the cost of
 // small deviations from the reference (`qguard bench --weights int8` reports them). The embedding
-// and lm_head stay as in the file.
+// and lm_head stay as in the file. Block-quantized GGUF matrices are decoded at load: kAuto holds
+// layer matrices as int8 and the embedding / lm_head as BF16; kF32 holds everything decoded exactly.
 enum class WeightFormat { kAuto, kF32, kBF16, kInt8 };
 
 struct ModelInfo {
@@ -33,7 +34,11 @@ struct ModelInfo {
   int max_position_embeddings = 0;
   bool tie_word_embeddings = false;
   std::int64_t parameters = 0;
-  std::vector<std::string> file_dtypes;  // distinct tensor dtypes in the files, e.g. {"BF16"}
+  std::string file_format;               // "safetensors" or "GGUF v3"
+  std::vector<std::string> file_dtypes;  // distinct tensor types in the files, e.g. {"BF16"}, {"F32", "Q4_K", "Q6_K"}
+  // Per tensor type: how many tensors, their bytes in the file and which tensors they are, e.g.
+  // "Q4_K: 84 tensors, 95.2 MiB (mlp.gate_proj, mlp.up_proj, self_attn.q_proj, ...)".
+  std::vector<std::string> file_tensor_types;
   std::string weight_format;             // how layer matrices are held: "F32", "BF16" or "INT8"
   std::size_t bytes_mapped = 0;          // size of the memory-mapped checkpoint files
   std::size_t weight_bytes = 0;          // bytes of matrix storage used for compute
@@ -54,9 +59,10 @@ class QGUARD_API Model {
     std::string pack_cache_dir;
   };
 
-  // Loads `dir` (config.json + model.safetensors or a sharded index), or a Hugging Face Hub
-  // repository id "ORG/NAME[@REVISION]" downloaded into the Hub's cache on first use (docs/hub.md;
-  // a local path always wins). Throws qguard::Error.
+  // Loads `dir` (config.json + model.safetensors or a sharded index), or a GGUF file (architecture
+  // qwen3; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors) or a directory holding one, or a
+  // Hugging Face Hub repository id "ORG/NAME[@REVISION]" (safetensors) downloaded into the Hub's
+  // cache on first use (docs/hub.md; a local path always wins). Throws qguard::Error.
   static std::shared_ptr<const Model> load(const std::string& dir, const Options& options);
   static std::shared_ptr<const Model> load(const std::string& dir) { return load(dir, Options{}); }
 

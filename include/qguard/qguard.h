@@ -72,6 +72,9 @@ typedef struct {
   uint32_t categories;    /* bit i set: category i named (see qguard_category) */
   int refusal;            /* -1 prompt moderation, 0 No, 1 Yes */
   float probabilities[3]; /* Safe, Controversial, Unsafe; all 0 when not measured */
+  /* Indexed by qguard_category: the probability of each category being the first one the model
+     names, given its severity (1 minus the sum is None's); all 0 when not measured (label only). */
+  float category_probabilities[QGUARD_CATEGORY_COUNT];
 } qguard_verdict;
 
 typedef enum {

@@ -90,6 +90,11 @@ struct QGUARD_API Verdict {
   // Probability of each severity, indexed by Severity (Safe, Controversial, Unsafe). All zero when
   // not measured, e.g. for a verdict parsed from text alone.
   std::array<float, 3> probabilities{};
+  // Probability of each category (indexed by Category) being the first one the model names, given
+  // the severity it chose: the softmax over what may follow "Categories:" (None and the
+  // categories offered; Jailbreak only for prompts, so 0 for responses). 1 minus their sum is the
+  // probability of None. All zero when not measured: label-only, or parsed from text alone.
+  std::array<float, kCategoryCount> category_probabilities{};
   // The model's answer as text.
   std::string raw;
 
@@ -107,7 +112,8 @@ QGUARD_API std::optional<Severity> severity_from_string(std::string_view text) n
 QGUARD_API std::optional<Category> category_from_string(std::string_view text) noexcept;
 
 // {"severity": "Unsafe", "categories": ["Violent"], "refusal": null,
-//  "probabilities": {"Safe": 0.01, "Controversial": 0.02, "Unsafe": 0.97}, "raw": "..."}
+//  "probabilities": {"Safe": 0.01, "Controversial": 0.02, "Unsafe": 0.97},
+//  "category_probabilities": {"Violent": 0.93, "Non-violent Illegal Acts": 0.04, ...}, "raw": "..."}
 // on one line. refusal is null for prompt moderation; a non-finite probability is written as null.
 QGUARD_API std::string to_json(const Verdict& verdict);
 

@@ -51,6 +51,7 @@ void check_same(const qguard_verdict& c, const Verdict& cpp) {
   CHECK(c.categories == bits);
   CHECK(c.refusal == (cpp.refusal ? int(*cpp.refusal) : -1));
   for (int i = 0; i < 3; ++i) CHECK(c.probabilities[i] == cpp.probabilities[i]);
+  for (std::size_t i = 0; i < kCategoryCount; ++i) CHECK(c.category_probabilities[i] == cpp.category_probabilities[i]);
 }
 
 }  // namespace

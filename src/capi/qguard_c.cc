@@ -129,6 +129,8 @@ qguard_verdict to_c(const Verdict& verdict) {
   for (Category category : verdict.categories.to_vector()) out.categories |= 1u << static_cast<unsigned>(category);
   out.refusal = verdict.refusal ? static_cast<int>(*verdict.refusal) : -1;
   std::copy(verdict.probabilities.begin(), verdict.probabilities.end(), out.probabilities);
+  std::copy(verdict.category_probabilities.begin(), verdict.category_probabilities.end(),
+            out.category_probabilities);
   return out;
 }
 

@@ -113,7 +113,7 @@ struct Classifier::State {
       model::KvCache cache = decoder().new_cache();
       guard::ModelSession session(decoder(), cache);
       session.append(ids);
-      result = guard::decode_reference(session, grammar, options.max_new_tokens);
+      result = guard::decode_reference(session, grammar, prompt.kind, options.max_new_tokens);
     }
     const std::string text = tokenizer.decode(result.output);
     Verdict verdict;
@@ -125,6 +125,7 @@ struct Classifier::State {
       verdict = guard::parse_output(text, prompt.kind);
     }
     verdict.probabilities = result.severity_probabilities;
+    verdict.category_probabilities = result.category_probabilities;
     return verdict;
   }
 };

@@ -5,6 +5,8 @@
 #include "qguard/classifier.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <fstream>
 #include <thread>
 
@@ -153,9 +155,35 @@ TEST_CASE("Fast decoding takes the argmax of a full forward pass at every constr
     const auto& p = verdict.probabilities;
     CHECK(static_cast<int>(verdict.severity) == std::max_element(p.begin(), p.end()) - p.begin());
 
+    // The category probabilities: a softmax, computed here, of the full pass's logits at the first
+    // category step (the one offering None).
+    const auto step = std::find_if(trace.begin(), trace.end(), [&](const guard::DecodeStep& s) {
+      return std::find(s.allowed.begin(), s.allowed.end(), grammar.none.front()) != s.allowed.end();
+    });
+    REQUIRE(step != trace.end());
+    CHECK(step->allowed.size() == (kind == ModerationKind::kResponse ? kCategoryCount : kCategoryCount + 1));
+    const auto logits = decoder.logits_of(&hidden[(step->context_length - 1) * decoder.config().hidden_size], step->allowed);
+    const double max = *std::max_element(logits.begin(), logits.end());
+    double total = 0;
+    for (float l : logits) total += std::exp(l - max);
+    std::array<double, kCategoryCount> expected{};
+    for (std::size_t i = 0; i < step->allowed.size(); ++i) {
+      for (Category category : kAllCategories) {
+        if (grammar.categories[static_cast<int>(category)].front() == step->allowed[i]) {
+          expected[static_cast<int>(category)] = std::exp(logits[i] - max) / total;
+        }
+      }
+    }
+    for (Category category : kAllCategories) {
+      CAPTURE(to_string(category));
+      CHECK(verdict.category_probabilities[static_cast<int>(category)] ==
+            doctest::Approx(expected[static_cast<int>(category)]).epsilon(1e-4));
+    }
+
     const Verdict label = c.moderate_label(conversation);
     CHECK(label.severity == verdict.severity);
     CHECK(label.categories.empty());
+    CHECK(label.category_probabilities == std::array<float, kCategoryCount>{});
     for (int i = 0; i < 3; ++i) CHECK(label.probabilities[i] == doctest::Approx(p[i]).epsilon(1e-4));
   }
 }

@@ -27,6 +27,41 @@ std::vector<float> restricted_softmax(std::vector<float> logits) {
   return logits;
 }
 
+// Reference mode's view of a constrained step: the softmax over the first tokens of
+// `alternatives` (distinct, as OutputGrammar::build guarantees) taken from the whole vocabulary's
+// logits, indexed like `alternatives`.
+std::vector<float> first_token_softmax(const std::vector<float>& logits, const std::vector<const Tokens*>& alternatives) {
+  std::vector<float> firsts;
+  for (const Tokens* alternative : alternatives) firsts.push_back(logits[alternative->front()]);
+  return restricted_softmax(std::move(firsts));
+}
+
+// The categories `kind` offers, in Category order: Jailbreak is a prompt-only category.
+std::vector<Category> offered_categories(ModerationKind kind) {
+  std::vector<Category> offered(kAllCategories.begin(), kAllCategories.end());
+  if (kind == ModerationKind::kResponse) std::erase(offered, Category::kJailbreak);
+  return offered;
+}
+
+// What may follow "Categories:": None, then the offered categories.
+std::vector<const Tokens*> first_category_alternatives(const OutputGrammar& g, const std::vector<Category>& offered) {
+  std::vector<const Tokens*> alternatives{&g.none};
+  for (Category c : offered) alternatives.push_back(&g.categories[static_cast<int>(c)]);
+  return alternatives;
+}
+
+// `p` is indexed like first_category_alternatives(g, offered): None first.
+void store_category_probabilities(const std::vector<float>& p, const std::vector<Category>& offered,
+                                  DecodeResult& result) {
+  for (std::size_t i = 0; i < offered.size(); ++i) {
+    result.category_probabilities[static_cast<int>(offered[i])] = p[i + 1];
+  }
+}
+
+std::vector<const Tokens*> severity_alternatives(const OutputGrammar& g) {
+  return {&g.severities[0], &g.severities[1], &g.severities[2]};
+}
+
 // Grammar-constrained decoding state: the tokens produced so far and the optional trace.
 class Constrained {
  public:
@@ -90,23 +125,22 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, Moderation
   DecodeResult result;
   d.force(g.safety_prefix);
   std::vector<float> severity_p;
-  d.choose({&g.severities[0], &g.severities[1], &g.severities[2]}, &severity_p);
+  d.choose(severity_alternatives(g), &severity_p);
   std::copy(severity_p.begin(), severity_p.end(), result.severity_probabilities.begin());
   if (label_only) {
     result.output = std::move(d.output());
     return result;
   }
 
-  // Categories: " None", or distinct categories separated by ","; Jailbreak is a prompt-only category.
+  // Categories: " None", or distinct categories separated by ",".
   const bool response = kind == ModerationKind::kResponse;
   const Tokens end{g.end_of_output};
   Tokens section_end = response ? g.refusal_prefix : end;
   d.force(g.categories_prefix);
-  std::vector<Category> remaining(kAllCategories.begin(), kAllCategories.end());
-  if (response) std::erase(remaining, Category::kJailbreak);
-  std::vector<const Tokens*> first{&g.none};
-  for (Category c : remaining) first.push_back(&g.categories[static_cast<int>(c)]);
-  std::size_t pick = d.choose(first);
+  std::vector<Category> remaining = offered_categories(kind);
+  std::vector<float> first_p;
+  std::size_t pick = d.choose(first_category_alternatives(g, remaining), &first_p);
+  store_category_probabilities(first_p, remaining, result);
   if (pick != 0) {
     remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(pick - 1));
     while (!remaining.empty() && d.choose({&g.separator, &section_end}) == 0) {
@@ -129,16 +163,27 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, Moderation
   return result;
 }
 
-DecodeResult decode_reference(TokenSource& source, const OutputGrammar& g, int max_new_tokens) {
+DecodeResult decode_reference(TokenSource& source, const OutputGrammar& g, ModerationKind kind, int max_new_tokens) {
   DecodeResult result;
+  // Where the model names its first category: "Safety:", one of the severities, "\nCategories:".
+  std::vector<Tokens> before_categories;
+  for (const Tokens& severity : g.severities) {
+    Tokens prefix = g.safety_prefix;
+    prefix.insert(prefix.end(), severity.begin(), severity.end());
+    prefix.insert(prefix.end(), g.categories_prefix.begin(), g.categories_prefix.end());
+    before_categories.push_back(std::move(prefix));
+  }
+  const std::vector<Category> offered = offered_categories(kind);
   for (int step = 0; step < max_new_tokens; ++step) {
     const std::vector<float> logits = finite(source.next_logits_all());
+    // Where the model stands where Fast mode reads its probabilities, report the same ones.
     if (result.output == g.safety_prefix) {
-      // The model stands where Fast mode reads the severity: report the same probabilities.
-      std::vector<float> firsts;
-      for (const Tokens& s : g.severities) firsts.push_back(logits[s.front()]);
-      const std::vector<float> p = restricted_softmax(firsts);
+      const std::vector<float> p = first_token_softmax(logits, severity_alternatives(g));
       std::copy(p.begin(), p.end(), result.severity_probabilities.begin());
+    }
+    if (std::find(before_categories.begin(), before_categories.end(), result.output) != before_categories.end()) {
+      store_category_probabilities(first_token_softmax(logits, first_category_alternatives(g, offered)), offered,
+                                   result);
     }
     const auto next = static_cast<std::int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
     if (next == g.end_of_output || next == g.end_of_text) {

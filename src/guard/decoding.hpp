@@ -6,6 +6,10 @@
 //  - Fast: constrained to the output grammar. "Safety:" is forced, the severity is the best of the
 //    three allowed continuations, then categories (and refusal) are chosen among the tokens the
 //    grammar allows at each step, and tokens the grammar fixes are forced without asking the model.
+//
+// Both report the model's probabilities at the two steps where it decides: the severity after
+// "Safety:", and the first category after "Categories:" (None or a category; the grammar gives
+// each a distinct first token, so one step's softmax over those tokens is the whole distribution).
 #pragma once
 
 #include <array>
@@ -41,6 +45,10 @@ struct DecodeStep {
 struct DecodeResult {
   Tokens output;                         // the answer's tokens, without the end token
   std::array<float, 3> severity_probabilities{};  // softmax over the three severities' first tokens
+  // Softmax over the first tokens allowed after "Categories:" (None and the categories the kind
+  // offers), as the probability of each category (Category order) being named first. All zero if
+  // decoding never stood there (label-only, or a Reference answer off the grammar).
+  std::array<float, kCategoryCount> category_probabilities{};
   bool ended = false;                    // an end token was produced (Reference) / reached (Fast)
 };
 
@@ -50,6 +58,7 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& grammar, Mode
                          std::size_t context_length, bool label_only = false,
                          std::vector<DecodeStep>* trace = nullptr);
 
-DecodeResult decode_reference(TokenSource& source, const OutputGrammar& grammar, int max_new_tokens);
+DecodeResult decode_reference(TokenSource& source, const OutputGrammar& grammar, ModerationKind kind,
+                              int max_new_tokens);
 
 }  // namespace qguard::guard

@@ -3,6 +3,7 @@
 #include "guard/decoding.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <random>
 
 #include <doctest/doctest.h>
@@ -16,15 +17,16 @@ namespace {
 
 constexpr int kVocab = 64;
 
-// Ids chosen so that alternatives branch at different depths: Controversial and Non-violent share
-// nothing, but two categories share a first token (20) and one severity has two tokens.
+// Ids chosen so that some alternatives run past their first token (one severity and several
+// categories have two tokens, forced once the first is chosen); first tokens are distinct, as
+// OutputGrammar::build requires.
 OutputGrammar synthetic_grammar() {
   OutputGrammar g;
   g.safety_prefix = {1, 2};
   g.severities = {Tokens{3}, Tokens{4, 5}, Tokens{6}};
   g.categories_prefix = {7, 8, 9};
   g.none = {10};
-  g.categories = {Tokens{11}, Tokens{20, 12}, Tokens{20, 13}, Tokens{14}, Tokens{15, 16},
+  g.categories = {Tokens{11}, Tokens{20, 12}, Tokens{23, 13}, Tokens{14}, Tokens{15, 16},
                   Tokens{17}, Tokens{18}, Tokens{19}, Tokens{21, 22}};
   g.separator = {30};
   g.refusal_prefix = {7, 31, 9};
@@ -97,15 +99,49 @@ TEST_CASE("Fast and Reference agree whenever the greedy answer follows the gramm
     CAPTURE(i);
     const Tokens script = concat({cases[i].answer, Tokens{g.end_of_output}});
     ScriptedSource for_reference(100, script, 7 + i), for_fast(100, script, 7 + i);
-    const DecodeResult reference = decode_reference(for_reference, g, 128);
+    const DecodeResult reference = decode_reference(for_reference, g, cases[i].kind, 128);
     const DecodeResult fast = decode_fast(for_fast, g, cases[i].kind, 100);
     CHECK(reference.ended);
     CHECK(reference.output == cases[i].answer);
     CHECK(fast.output == cases[i].answer);
     CHECK(fast.severity_probabilities == reference.severity_probabilities);
+    CHECK(fast.category_probabilities == reference.category_probabilities);
     float sum = 0;
     for (float p : fast.severity_probabilities) sum += p;
     CHECK(sum == doctest::Approx(1.0));
+  }
+}
+
+TEST_CASE("the category probabilities are the softmax over None and the offered categories after \"Categories:\"") {
+  const OutputGrammar g = synthetic_grammar();
+  for (const ModerationKind kind : {ModerationKind::kPrompt, ModerationKind::kResponse}) {
+    CAPTURE(static_cast<int>(kind));
+    for (unsigned seed = 0; seed < 20; ++seed) {
+      ScriptedSource source(30, {}, seed);
+      const DecodeResult fast = decode_fast(source, g, kind, 30);
+      // The logits the model gave where it stood after "Categories:", read from the source itself.
+      const Tokens& out = fast.output;
+      const auto prefix = std::search(out.begin(), out.end(), g.categories_prefix.begin(), g.categories_prefix.end());
+      REQUIRE(prefix != out.end());
+      const Tokens before(source.sequence().begin(),
+                          source.sequence().begin() + 30 + (prefix - out.begin()) +
+                              static_cast<std::ptrdiff_t>(g.categories_prefix.size()));
+      const std::vector<float> logits = source.logits_after(before);
+      std::vector<Category> offered(kAllCategories.begin(), kAllCategories.end());
+      if (kind == ModerationKind::kResponse) offered.pop_back();  // Jailbreak, the last, is prompt-only
+      double total = std::exp(double(logits[g.none.front()]));
+      for (Category c : offered) total += std::exp(double(logits[g.categories[static_cast<int>(c)].front()]));
+      double sum = 0;
+      for (Category c : kAllCategories) {
+        CAPTURE(static_cast<int>(c));
+        const bool is_offered = std::find(offered.begin(), offered.end(), c) != offered.end();
+        const double expected =
+            is_offered ? std::exp(double(logits[g.categories[static_cast<int>(c)].front()])) / total : 0.0;
+        CHECK(fast.category_probabilities[static_cast<int>(c)] == doctest::Approx(expected).epsilon(1e-6));
+        sum += fast.category_probabilities[static_cast<int>(c)];
+      }
+      CHECK(1 - sum == doctest::Approx(std::exp(double(logits[g.none.front()])) / total).epsilon(1e-5));
+    }
   }
 }
 
@@ -151,12 +187,14 @@ TEST_CASE("label-only stops after the severity, and Reference stops at max_new_t
   const DecodeResult label = decode_fast(source, g, ModerationKind::kPrompt, 10, true);
   CHECK(label.output == concat({g.safety_prefix, g.severities[1]}));
   CHECK(label.severity_probabilities[1] > 0.99f);
+  CHECK(label.category_probabilities == std::array<float, kCategoryCount>{});  // no category step
 
   ScriptedSource looping(10, Tokens(200, 50), 3);
-  const DecodeResult reference = decode_reference(looping, g, 16);
+  const DecodeResult reference = decode_reference(looping, g, ModerationKind::kPrompt, 16);
   CHECK_FALSE(reference.ended);
   CHECK(reference.output == Tokens(16, 50));
   CHECK(reference.severity_probabilities == std::array<float, 3>{});  // never stood after "Safety:"
+  CHECK(reference.category_probabilities == std::array<float, kCategoryCount>{});
 }
 
 TEST_CASE("a non-finite score is an error, never a verdict") {
@@ -191,6 +229,6 @@ TEST_CASE("a non-finite score is an error, never a verdict") {
     CHECK_THROWS_WITH_AS(decode_fast(fast, g, ModerationKind::kPrompt, 10, true), doctest::Contains("non-finite"),
                          Error);
     Poisoned reference(50, value);
-    CHECK_THROWS_WITH_AS(decode_reference(reference, g, 4), doctest::Contains("non-finite"), Error);
+    CHECK_THROWS_WITH_AS(decode_reference(reference, g, ModerationKind::kPrompt, 4), doctest::Contains("non-finite"), Error);
   }
 }

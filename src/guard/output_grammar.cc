@@ -1,6 +1,5 @@
 #include "guard/output_grammar.hpp"
 
-#include <algorithm>
 #include <set>
 #include <string>
 
@@ -36,15 +35,13 @@ OutputGrammar OutputGrammar::build(const Tokenizer& tokenizer) {
     throw Error(ErrorCode::kUnsupportedModel, "the tokenizer encodes the three severities with a shared first "
                                               "token; qguard's Fast mode needs them distinct");
   }
-  // Constrained decoding tells alternatives apart token by token: none may be a prefix of another.
-  std::vector<const Tokens*> labels{&g.none};
-  for (const Tokens& c : g.categories) labels.push_back(&c);
-  for (const Tokens* a : labels) {
-    for (const Tokens* b : labels) {
-      if (a != b && a->size() <= b->size() && std::equal(a->begin(), a->end(), b->begin())) {
-        throw Error(ErrorCode::kUnsupportedModel, "the tokenizer encodes one category name as a prefix of another");
-      }
-    }
+  // The first category's probabilities are read at one step, so None and the categories must
+  // differ in their first token (which also keeps any one from being a prefix of another).
+  std::set<std::int32_t> category_firsts{g.none.front()};
+  for (const Tokens& c : g.categories) category_firsts.insert(c.front());
+  if (category_firsts.size() != kCategoryCount + 1) {
+    throw Error(ErrorCode::kUnsupportedModel, "the tokenizer encodes two category names (or None) with a shared "
+                                              "first token; qguard's decoding needs them distinct");
   }
   return g;
 }

@@ -26,8 +26,9 @@ struct OutputGrammar {
   std::int32_t end_of_output = -1;                 // <|im_end|>
   std::int32_t end_of_text = -1;                   // <|endoftext|>, which also ends generation
 
-  // Throws Error(kUnsupportedModel) if the tokenizer lacks <|im_end|> or the three severities do
-  // not differ in their first token (Fast mode reads their probabilities at that one step).
+  // Throws Error(kUnsupportedModel) if the tokenizer lacks <|im_end|>, or the three severities, or
+  // None and the categories, do not differ in their first token (decoding reads their
+  // probabilities at one step each).
   static OutputGrammar build(const Tokenizer& tokenizer);
 };
 

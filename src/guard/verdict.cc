@@ -66,6 +66,22 @@ void append_probability(std::string& out, float probability) {
   }
 }
 
+// {"Name": probability, ...} with `keys` in order, each key's probability indexed by its value.
+template <typename Key, std::size_t kKeys>
+void append_probability_object(std::string& out, const std::array<Key, kKeys>& keys,
+                               const std::array<float, kKeys>& probabilities) {
+  out += '{';
+  const char* separator = "";
+  for (Key key : keys) {
+    out += separator;
+    util::append_json_string(out, to_string(key));
+    out += ": ";
+    append_probability(out, probabilities[static_cast<std::size_t>(key)]);
+    separator = ", ";
+  }
+  out += '}';
+}
+
 }  // namespace
 
 std::string to_json(const Verdict& verdict) {
@@ -80,16 +96,12 @@ std::string to_json(const Verdict& verdict) {
   }
   out += "], \"refusal\": ";
   out += !verdict.refusal.has_value() ? "null" : (*verdict.refusal ? "true" : "false");
-  out += ", \"probabilities\": {";
-  separator = "";
-  for (Severity severity : {Severity::kSafe, Severity::kControversial, Severity::kUnsafe}) {
-    out += separator;
-    util::append_json_string(out, to_string(severity));
-    out += ": ";
-    append_probability(out, verdict.probabilities[static_cast<std::size_t>(severity)]);
-    separator = ", ";
-  }
-  out += "}, \"raw\": ";
+  out += ", \"probabilities\": ";
+  constexpr std::array<Severity, 3> severities{Severity::kSafe, Severity::kControversial, Severity::kUnsafe};
+  append_probability_object(out, severities, verdict.probabilities);
+  out += ", \"category_probabilities\": ";
+  append_probability_object(out, kAllCategories, verdict.category_probabilities);
+  out += ", \"raw\": ";
   util::append_json_string(out, verdict.raw);
   out += '}';
   return out;

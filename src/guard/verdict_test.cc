@@ -93,10 +93,15 @@ TEST_CASE("to_json writes the documented object") {
   verdict.categories.insert(Category::kPii);
   verdict.categories.insert(Category::kViolent);
   verdict.probabilities = {0.125f, 0.25f, 0.625f};
+  verdict.category_probabilities[static_cast<int>(Category::kViolent)] = 0.5f;
+  verdict.category_probabilities[static_cast<int>(Category::kPii)] = 0.375f;
   verdict.raw = "Safety: Unsafe\nCategories: Violent, PII";
   CHECK(qguard::to_json(verdict) ==
         "{\"severity\": \"Unsafe\", \"categories\": [\"Violent\", \"PII\"], \"refusal\": null, "
         "\"probabilities\": {\"Safe\": 0.125, \"Controversial\": 0.25, \"Unsafe\": 0.625}, "
+        "\"category_probabilities\": {\"Violent\": 0.5, \"Non-violent Illegal Acts\": 0, "
+        "\"Sexual Content or Sexual Acts\": 0, \"PII\": 0.375, \"Suicide & Self-Harm\": 0, \"Unethical Acts\": 0, "
+        "\"Politically Sensitive Topics\": 0, \"Copyright Violation\": 0, \"Jailbreak\": 0}, "
         "\"raw\": \"Safety: Unsafe\\nCategories: Violent, PII\"}");
 
   Verdict response;
@@ -105,6 +110,9 @@ TEST_CASE("to_json writes the documented object") {
   CHECK(qguard::to_json(response) ==
         "{\"severity\": \"Safe\", \"categories\": [], \"refusal\": true, "
         "\"probabilities\": {\"Safe\": 0, \"Controversial\": 0, \"Unsafe\": 0}, "
+        "\"category_probabilities\": {\"Violent\": 0, \"Non-violent Illegal Acts\": 0, "
+        "\"Sexual Content or Sexual Acts\": 0, \"PII\": 0, \"Suicide & Self-Harm\": 0, \"Unethical Acts\": 0, "
+        "\"Politically Sensitive Topics\": 0, \"Copyright Violation\": 0, \"Jailbreak\": 0}, "
         "\"raw\": \"Safety: Safe\\nCategories: None\\nRefusal: Yes\"}");
   response.refusal = false;
   CHECK(qguard::to_json(response).find("\"refusal\": false,") != std::string::npos);

@@ -14,6 +14,7 @@
 #include <fmt/ranges.h>
 #include <simdjson.h>
 
+#include "kernels/convert.hpp"
 #include "qguard/error.hpp"
 #include "util/json.hpp"
 
@@ -107,7 +108,8 @@ TensorView read_tensor_entry(std::string_view name, dom::element entry, const st
                               "truncated or its offsets point outside the file",
                               tensor, begin, end, data_size));
   }
-  return TensorView{std::string(name), *dtype, std::move(shape), data_region + begin, static_cast<std::size_t>(nbytes)};
+  return TensorView{std::string(name), *dtype, std::move(shape), data_region + begin, static_cast<std::size_t>(nbytes),
+                    std::nullopt};
 }
 
 // Two tensors sharing bytes means the header is corrupt (or crafted); empty tensors occupy no bytes.
@@ -246,6 +248,27 @@ std::int64_t TensorView::numel() const {
   std::int64_t count = 1;
   for (std::int64_t dim : shape) count *= dim;
   return count;
+}
+
+std::string_view TensorView::type_name() const {
+  return quantization ? ggml_type_traits(static_cast<std::uint32_t>(*quantization))->name : dtype_name(dtype);
+}
+
+void read_values(const TensorView& tensor, std::size_t first, std::size_t count, float* out) {
+  if (!tensor.quantization) {
+    kernels::widen(tensor.data + first * dtype_size(tensor.dtype), tensor.dtype, count, out);
+    return;
+  }
+  const GgmlTypeTraits traits = *ggml_type_traits(static_cast<std::uint32_t>(*tensor.quantization));
+  dequantize(*tensor.quantization, tensor.data + first / traits.block_values * traits.block_bytes, count, out);
+}
+
+Checkpoint Checkpoint::adopt(const fs::path& origin, MappedFile file, TensorMap tensors) {
+  Checkpoint checkpoint;
+  checkpoint.dir_ = origin;
+  checkpoint.files_.push_back(std::move(file));
+  checkpoint.tensors_ = std::move(tensors);
+  return checkpoint;
 }
 
 Checkpoint Checkpoint::open(const fs::path& dir) {

@@ -1,6 +1,10 @@
 #include "kernels/cpu.hpp"
 
 #include <cpuid.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include <cstdint>
 #include <cstdlib>
@@ -22,6 +26,8 @@ Cpuid cpuid(unsigned leaf, unsigned subleaf) {
   return r;
 }
 
+constexpr Target kAllTargets[] = {Target::kBaseline, Target::kAvx2, Target::kAvx512, Target::kAmx};
+
 bool bit(unsigned word, int index) { return (word >> index) & 1u; }
 
 // The register state the OS saves on a context switch (XCR0): without it, wide registers are unusable
@@ -30,6 +36,17 @@ std::uint64_t os_enabled_state() {
   std::uint32_t low = 0, high = 0;
   __asm__("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
   return (std::uint64_t{high} << 32) | low;
+}
+
+// Linux lends the 8 KiB of AMX tile registers only to a process that asks for them.
+bool amx_granted() {
+#if defined(__linux__) && defined(SYS_arch_prctl)
+  constexpr long kRequestStatePermission = 0x1023;  // ARCH_REQ_XCOMP_PERM
+  constexpr long kTileDataState = 18;               // XFEATURE_XTILEDATA
+  return syscall(SYS_arch_prctl, kRequestStatePermission, kTileDataState) == 0;
+#else
+  return false;
+#endif
 }
 
 Target detect() {
@@ -43,7 +60,10 @@ Target detect() {
   if (!avx2 || !ymm_state) return Target::kBaseline;
   const bool avx512 = bit(leaf7.ebx, 16) && bit(leaf7.ebx, 17) && bit(leaf7.ebx, 28) && bit(leaf7.ebx, 30) &&
                       bit(leaf7.ebx, 31) && bit(leaf7.ecx, 11);  // F, DQ, CD, BW, VL, VNNI
-  return avx512 && zmm_state ? Target::kAvx512 : Target::kAvx2;
+  if (!avx512 || !zmm_state) return Target::kAvx2;
+  const bool amx = bit(leaf7.edx, 24) && bit(leaf7.edx, 25);  // AMX-TILE, AMX-INT8
+  const bool tile_state = (state & 0x60000) == 0x60000;        // tile configuration and data
+  return amx && tile_state && amx_granted() ? Target::kAmx : Target::kAvx512;
 }
 
 }  // namespace
@@ -53,12 +73,13 @@ std::string_view to_string(Target target) {
     case Target::kBaseline: return "baseline";
     case Target::kAvx2: return "avx2";
     case Target::kAvx512: return "avx512";
+    case Target::kAmx: return "amx";
   }
   return "?";
 }
 
 std::optional<Target> parse_target(std::string_view name) {
-  for (Target t : {Target::kBaseline, Target::kAvx2, Target::kAvx512}) {
+  for (Target t : kAllTargets) {
     if (name == to_string(t)) return t;
   }
   return std::nullopt;
@@ -77,7 +98,7 @@ Target active_target() {
   }();
   if (!cap) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("QGUARD_CPU='{}' names no kernel target: use baseline, avx2 or avx512",
+                fmt::format("QGUARD_CPU='{}' names no kernel target: use baseline, avx2, avx512 or amx",
                             std::getenv("QGUARD_CPU")));
   }
   return std::min(*cap, detected_target());
@@ -85,7 +106,7 @@ Target active_target() {
 
 std::vector<Target> runnable_targets() {
   std::vector<Target> targets;
-  for (Target t : {Target::kBaseline, Target::kAvx2, Target::kAvx512}) {
+  for (Target t : kAllTargets) {
     if (t <= detected_target()) targets.push_back(t);
   }
   return targets;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <thread>
 #include <vector>
@@ -200,7 +201,7 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
     const PackedMatrix f32 = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kF32);
     const PackedMatrix bf16 = k.pack(MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, Packing::kBF16);
     const PackedMatrix narrowed = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kBF16);
-    CHECK(f32.target == k.target);
+    CHECK(kernels_for(f32.target).packed_layout == k.packed_layout);
     CHECK(f32.bytes == k.packed_bytes(Packing::kF32, rows, cols));
     CHECK(f32.bytes >= std::size_t{rows} * cols * 4);
     for (int threads : {1, 3}) {
@@ -246,10 +247,11 @@ TEST_CASE("int8 matmul equals the int8 scheme computed in double, and stays with
   for_each_target([&](const TargetKernels& k) {
     const PackedMatrix packed = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
     CHECK(packed.packing == Packing::kInt8);
-    CHECK(packed.target == k.target);
+    CHECK(kernels_for(packed.target).packed_layout == k.packed_layout);  // AMX packs as avx512 does
     for (int threads : {1, 3}) {
       ThreadPool pool(threads);
-      for (int tokens = 1; tokens <= 14; ++tokens) {
+      // 1-14: every VNNI register tile; 16 and more: AMX tiles of 16 and 32 tokens and what is left.
+      for (int tokens : {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 29, 32, 45}) {
         CAPTURE(threads);
         CAPTURE(tokens);
         auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 50 + tokens);
@@ -291,6 +293,24 @@ TEST_CASE("int8 matmul equals the int8 scheme computed in double, and stays with
       }
     }
   });
+}
+
+TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
+  if (detected_target() < Target::kAmx) return;  // nothing to compare on this CPU
+  const int rows = kPackedRows, cols = 3 * kInt8Block + 10;
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 71);
+  const TargetKernels &vnni = kernels_for(Target::kAvx512), &amx = kernels_for(Target::kAmx);
+  const PackedMatrix on_vnni = vnni.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
+  const PackedMatrix on_amx = amx.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
+  ThreadPool pool(2);
+  for (int tokens : {16, 17, 32, 48, 77}) {
+    CAPTURE(tokens);
+    auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 72 + tokens);
+    std::vector<float> expected(static_cast<std::size_t>(tokens) * rows), got(expected.size(), NAN);
+    vnni.matmul_packed(pool, vnni.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_vnni, expected.data());
+    amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_amx, got.data());
+    CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+  }
 }
 
 TEST_CASE("one prepared input serves several products, as separate products would") {

@@ -19,6 +19,10 @@
 
 #include "kernels/target.hpp"
 
+#if defined(__AVX512F__)
+#include "kernels/amx_tiles.hpp"
+#endif
+
 namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
@@ -195,6 +199,21 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
 constexpr std::uint8_t kStoredOffset = 0;
 #endif
 
+// Rows r0 .. r0 + valid of `tokens` outputs (one `ldy` apart from `y`): the sums times the row scales.
+void store_rows(const RowSums* sums, int tokens, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
+                int valid) {
+  for (int j = 0; j < tokens; ++j) {
+    float* out = y + j * ldy + r0;
+    if (valid == kInt8PanelRows) {
+      store_row(sums[j], row_scales + r0, out);
+    } else {
+      float row[kInt8PanelRows];
+      store_row(sums[j], row_scales + r0, row);
+      std::copy(row, row + valid, out);
+    }
+  }
+}
+
 template <int TB>
 void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                 const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
@@ -208,16 +227,7 @@ void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padd
   }
   RowSums sums[TB];
   tile<TB>(panel, xq, xs, offsets, blocks, sums);
-  for (int j = 0; j < TB; ++j) {
-    float* out = y + (t0 + j) * ldy + r0;
-    if (valid == kInt8PanelRows) {
-      store_row(sums[j], row_scales + r0, out);
-    } else {
-      float row[kInt8PanelRows];
-      store_row(sums[j], row_scales + r0, row);
-      std::copy(row, row + valid, out);
-    }
-  }
+  store_rows(sums, TB, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
 
 // panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
@@ -237,6 +247,76 @@ void panel_tokens(int tokens_in_tile, const std::uint8_t* panel, const LayerInpu
 const float* int8_scales(const PackedMatrix& w) {
   return reinterpret_cast<const float*>(w.values + padded_rows(w.rows) * padded_cols(w.cols));
 }
+
+#if defined(__AVX512F__)
+// AMX (Target::kAmx). The VNNI panels are already what AMX's second operand reads: a tile row is one
+// group of 4 inputs for 16 output rows (64 bytes), rows 16-31 sit 64 bytes further and the next
+// group 128 bytes on. 16 tokens × one block of 64 inputs are the first operand, one token per tile
+// row. tdpbsud multiplies the signed activations by the stored unsigned weights; adding the VNNI
+// offset afterwards gives the int32 the VNNI tile starts from, and the f32 steps follow in the same
+// order, so the two builds agree bit for bit.
+// Any number of tokens from t0 through the register tiles, kTokensPerTile at a time.
+void panel_all_tokens(int tokens, const std::uint8_t* panel, const LayerInput& x, std::size_t padded,
+                      std::size_t blocks, int t0, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
+                      int valid) {
+  for (int end = t0 + tokens; t0 < end; t0 += kTokensPerTile) {
+    panel_tokens(std::min(kTokensPerTile, end - t0), panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
+  }
+}
+
+constexpr int kAmxTokens = 16;  // a tile's rows
+// Tiles 0-1 and 2-3: int32 sums of the 16 tokens × rows 0-15 and 16-31, for even and odd blocks;
+// 4 and 5: the tokens' activations for even and odd blocks; 6-7: the weights of rows 0-15, 16-31.
+constexpr amx::TileConfig kAmxConfig = amx::full_tiles(8);
+
+using ExactSums = std::int32_t[2][kAmxTokens][16];  // [row half][token][row]
+
+// One block's int32 sums of 16 tokens × 32 rows, on tiles kC (rows 0-15), kC + 1 (16-31) and kA.
+template <int kC, int kA>
+void block_products(const std::int8_t* a, std::size_t padded, const std::uint8_t* w, ExactSums& out) {
+  amx::load<6>(w, kGroupBytes);
+  amx::load<7>(w + 64, kGroupBytes);
+  amx::load<kA>(a, padded);
+  amx::zero<kC>();
+  amx::zero<kC + 1>();
+  amx::dot_signed_unsigned<kC, kA, 6>();
+  amx::dot_signed_unsigned<kC + 1, kA, 7>();
+  amx::store<kC>(out[0], 64);
+  amx::store<kC + 1>(out[1], 64);
+}
+
+// 16 tokens from t0 × the panel's rows. Software-pipelined: block b's products run on the tiles
+// while the vector units scale and add up block b - 1's, stored the iteration before.
+void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
+               const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
+  alignas(64) ExactSums exact[2];  // even and odd blocks
+  RowSums sums[kAmxTokens];
+  const std::int8_t* a = x.q.data() + t0 * padded;
+  for (std::size_t b = 0; b <= blocks; ++b) {
+    if (b < blocks) {
+      const std::uint8_t* w = panel + b * kGroupsPerBlock * kGroupBytes;
+      if (b % 2 == 0) {
+        block_products<0, 4>(a + b * kInt8Block, padded, w, exact[0]);
+      } else {
+        block_products<2, 5>(a + b * kInt8Block, padded, w, exact[1]);
+      }
+    }
+    if (b == 0) continue;
+    const std::size_t done = b - 1;
+    for (int j = 0; j < kAmxTokens; ++j) {
+      const std::size_t at = (t0 + j) * blocks + done;
+      const __m512i offset = _mm512_set1_epi32(x.vnni_offsets[at]);
+      const __m512 scale = _mm512_set1_ps(x.scales[at]);
+      for (int h = 0; h < 2; ++h) {
+        const __m512i sum = _mm512_add_epi32(_mm512_load_si512(exact[done % 2][h][j]), offset);
+        float* lane = sums[j].lane + 16 * h;
+        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, _mm512_load_ps(lane)));
+      }
+    }
+  }
+  store_rows(sums, kAmxTokens, row_scales, y + t0 * ldy, ldy, r0, valid);
+}
+#endif
 
 }  // namespace
 
@@ -307,5 +387,28 @@ void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, f
                                      y, w.rows, r0, valid);
                       });
 }
+
+#if defined(__AVX512F__)
+void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
+  const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
+  const auto* values = w.as<std::uint8_t>();
+  const float* scales = int8_scales(w);
+  for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, x.tokens,
+                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const std::uint8_t* panel = values + p * kInt8PanelRows * padded;
+                        // Groups of 16 tokens on AMX, the rest on the VNNI register tiles.
+                        const int on_amx = tile_tokens / kAmxTokens * kAmxTokens;
+                        if (on_amx > 0) {
+                          amx::configure(kAmxConfig);
+                          for (int t = t0; t < t0 + on_amx; t += kAmxTokens) {
+                            amx_panel(panel, x, padded, blocks, t, scales, y, w.rows, r0, valid);
+                          }
+                          amx::release();
+                        }
+                        panel_all_tokens(tile_tokens - on_amx, panel, x, padded, blocks, t0 + on_amx, scales, y,
+                                         w.rows, r0, valid);
+                      });
+}
+#endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET

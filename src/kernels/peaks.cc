@@ -2,6 +2,10 @@
 // instructions the kernels use, on independent chains, so efficiencies compare like with like.
 #include "kernels/target.hpp"
 
+#if defined(__AVX512F__)
+#include "kernels/amx_tiles.hpp"
+#endif
+
 namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
@@ -89,5 +93,37 @@ double int8_dot_ops(PeakClock::time_point deadline) {
   return 0;
 #endif
 }
+
+#if defined(__AVX512F__)
+// AMX tdpbsud on four independent sum tiles (one per pair of the two operand tiles of each side):
+// the 16 × 16 × 64 products of an instruction, 2 operations each.
+double amx_int8_dot_ops(PeakClock::time_point deadline) {
+  alignas(64) static const std::int8_t operand[16 * 64] = {3};
+  alignas(64) std::int32_t sums[16 * 16];
+  amx::configure(amx::full_tiles(8));
+  amx::zero<0>();
+  amx::zero<1>();
+  amx::zero<2>();
+  amx::zero<3>();
+  amx::load<4>(operand, 64);
+  amx::load<5>(operand, 64);
+  amx::load<6>(operand, 64);
+  amx::load<7>(operand, 64);
+  double ops = 0;
+  while (PeakClock::now() < deadline) {
+    for (int i = 0; i < kBlock / 16; ++i) {
+      amx::dot_signed_unsigned<0, 4, 6>();
+      amx::dot_signed_unsigned<1, 4, 7>();
+      amx::dot_signed_unsigned<2, 5, 6>();
+      amx::dot_signed_unsigned<3, 5, 7>();
+    }
+    ops += 2.0 * (kBlock / 16) * 4 * 16 * 16 * 64;
+  }
+  amx::store<0>(sums, 64);
+  amx::release();
+  keep(sums);
+  return ops;
+}
+#endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET

@@ -84,6 +84,13 @@ std::size_t packed_int8_bytes(int rows, int cols);
 PackedMatrix pack_int8(const MatrixView& w);
 void quantize_input(ThreadPool& pool, LayerInput& x);
 void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+#if defined(__AVX512F__)
+// The AVX-512 build serves Target::kAmx too: the same kernels and packing, but int8 products of 16
+// tokens or more on AMX tiles (packed_int8.cc).
+void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+void matmul_packed_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+double amx_int8_dot_ops(PeakClock::time_point deadline);
+#endif
 
 // attention.cc
 void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,

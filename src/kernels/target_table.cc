@@ -36,4 +36,30 @@ const TargetKernels kTable = {
     .int8_dot_ops = int8_dot_ops,
 };
 
+#if defined(__AVX512F__)
+// Target::kAmx: this build's kernels and panels, with int8 products on AMX tiles where there are 16
+// tokens or more (the pack cache can share its files with the avx512 table: same layout). Its pack
+// and prepare_input stamp their results kAvx512, the build's own target; dispatch.cc restamps them.
+extern const TargetKernels kAmxTable;
+const TargetKernels kAmxTable = {
+    .target = Target::kAmx,
+    .packed_layout = kTable.packed_layout,
+    .int8_instructions = "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128",
+    .dot = dot,
+    .rmsnorm = rmsnorm,
+    .rope = rope,
+    .softmax_numerators = softmax_numerators,
+    .silu_mul = silu_mul,
+    .matmul_rows = matmul_rows,
+    .matvec_rows = matvec_rows,
+    .packed_bytes = packed_bytes,
+    .pack = pack,
+    .prepare_input = prepare_input,
+    .matmul_packed = matmul_packed_amx,
+    .attention = attention,
+    .f32_fma_ops = f32_fma_ops,
+    .int8_dot_ops = amx_int8_dot_ops,
+};
+#endif
+
 }  // namespace qguard::kernels::QGUARD_TARGET

@@ -19,7 +19,7 @@ int required_int(simdjson::dom::object obj, const std::filesystem::path& file, c
   if (obj[key].get_int64().get(value) != simdjson::SUCCESS) {
     throw Error(ErrorCode::kMalformedJson, fmt::format("'{}': missing or non-integer \"{}\"", file.string(), key));
   }
-  if (value <= 0 || value > (int64_t{1} << 30)) {
+  if (value <= 0 || value > kMaxConfigInt) {
     unsupported(file, fmt::format("\"{}\" = {} is out of range", key, value));
   }
   return static_cast<int>(value);
@@ -39,6 +39,16 @@ std::int64_t Config::parameter_count() const {
                                  + 2 * h + 2 * head_dim;                      // norms
   const std::int64_t embed = std::int64_t{vocab_size} * h;
   return embed * (tie_word_embeddings ? 1 : 2) + per_layer * num_layers + h;
+}
+
+std::optional<std::string> config_problem(const Config& c) {
+  if (c.num_heads % c.num_kv_heads != 0) {
+    return fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}", c.num_heads,
+                       c.num_kv_heads);
+  }
+  if (c.head_dim % 2 != 0) return fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim);
+  if (!(c.rms_norm_eps > 0) || !(c.rope_theta > 0)) return "rms_norm_eps and rope_theta must be positive";
+  return std::nullopt;
 }
 
 Config load_config(const std::filesystem::path& model_dir) {
@@ -91,12 +101,7 @@ Config load_config(const std::filesystem::path& model_dir) {
   std::string_view dtype;
   if (obj["torch_dtype"].get_string().get(dtype) == simdjson::SUCCESS) c.torch_dtype = dtype;
 
-  if (c.num_heads % c.num_kv_heads != 0) {
-    unsupported(file, fmt::format("num_attention_heads {} is not a multiple of num_key_value_heads {}",
-                                  c.num_heads, c.num_kv_heads));
-  }
-  if (c.head_dim % 2 != 0) unsupported(file, fmt::format("head_dim {} is odd; RoPE needs pairs", c.head_dim));
-  if (c.rms_norm_eps <= 0 || c.rope_theta <= 0) unsupported(file, "rms_norm_eps and rope_theta must be positive");
+  if (const auto problem = config_problem(c)) unsupported(file, *problem);
   // Features Qwen3Guard does not use; refusing them beats computing something else silently.
   bool flag = false;
   if (obj["use_sliding_window"].get_bool().get(flag) == simdjson::SUCCESS && flag) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace qguard::model {
@@ -27,6 +28,13 @@ struct Config {
   int kv_dim() const { return num_kv_heads * head_dim; }
   std::int64_t parameter_count() const;  // counting lm_head once when tied
 };
+
+// The largest size or count a config may give (sizes are ints throughout the model).
+inline constexpr std::int64_t kMaxConfigInt = std::int64_t{1} << 30;
+
+// What makes `config`'s sizes unusable (heads not a multiple of kv heads, odd head_dim, ...), or
+// nullopt when they are consistent.
+std::optional<std::string> config_problem(const Config& config);
 
 // Reads and validates `model_dir`/config.json. Throws Error kNotFound, kMalformedJson, or
 // kUnsupportedModel (not a Qwen3ForCausalLM, or a feature qguard does not implement).

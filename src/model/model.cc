@@ -1,4 +1,9 @@
+#include <map>
 #include <set>
+#include <string_view>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "hub/hub.hpp"
 #include "model/model_impl.hpp"
@@ -6,6 +11,15 @@
 
 namespace qguard {
 namespace {
+
+// What a tensor is, the same in every layer: "self_attn.q_proj" for model.layers.7.self_attn.q_proj.weight.
+std::string tensor_role(std::string_view name) {
+  constexpr std::string_view kLayers = "model.layers.", kModel = "model.", kWeight = ".weight";
+  if (name.starts_with(kLayers)) name.remove_prefix(name.find('.', kLayers.size()) + 1);
+  if (name.starts_with(kModel)) name.remove_prefix(kModel.size());
+  if (name.ends_with(kWeight)) name.remove_suffix(kWeight.size());
+  return std::string(name);
+}
 
 ModelInfo describe(const model::Qwen3& decoder) {
   const model::Config& c = decoder.config();
@@ -24,9 +38,24 @@ ModelInfo describe(const model::Qwen3& decoder) {
   info.bytes_mapped = decoder.checkpoint().bytes_mapped();
   info.weight_bytes = decoder.weights().matrix_bytes;
   info.pack_cache = decoder.weights().pack_cache_status;
-  std::set<std::string> file_dtypes;
-  for (const auto& [name, tensor] : decoder.checkpoint().tensors()) file_dtypes.emplace(dtype_name(tensor.dtype));
-  info.file_dtypes.assign(file_dtypes.begin(), file_dtypes.end());
+  info.file_format = decoder.file_format();
+  struct TypeUse {
+    int tensors = 0;
+    std::size_t bytes = 0;
+    std::set<std::string> roles;
+  };
+  std::map<std::string, TypeUse> types;
+  for (const auto& [name, tensor] : decoder.checkpoint().tensors()) {
+    TypeUse& use = types[std::string(tensor.type_name())];
+    ++use.tensors;
+    use.bytes += tensor.nbytes;
+    use.roles.insert(tensor_role(name));
+  }
+  for (const auto& [type, use] : types) {
+    info.file_dtypes.push_back(type);
+    info.file_tensor_types.push_back(fmt::format("{}: {} tensors, {:.1f} MiB ({})", type, use.tensors,
+                                                 use.bytes / 1048576.0, fmt::join(use.roles, ", ")));
+  }
   // Layer matrices carry nearly all the compute; the embedding is read row by row in place.
   switch (decoder.weights().layers.front().q_proj.packing) {
     case kernels::Packing::kF32: info.weight_format = "F32"; break;

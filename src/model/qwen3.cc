@@ -20,9 +20,13 @@ void check_token_ids(std::span<const std::int32_t> ids, int vocab_size) {
 
 }  // namespace
 
-Qwen3::Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format, const std::string& pack_cache_dir)
-    : config_(load_config(dir)),
-      checkpoint_(io::Checkpoint::open(dir)),
+Qwen3::Qwen3(const std::filesystem::path& path, int threads, WeightFormat format, const std::string& pack_cache_dir)
+    : Qwen3(open_model_files(path), threads, format, pack_cache_dir) {}
+
+Qwen3::Qwen3(ModelFiles files, int threads, WeightFormat format, const std::string& pack_cache_dir)
+    : config_(std::move(files.config)),
+      checkpoint_(std::move(files.checkpoint)),
+      file_format_(std::move(files.format)),
       pool_(threads),
       weights_(bind_weights(checkpoint_, config_, format, pack_cache_dir, pool_)) {
   const int half = config_.head_dim / 2;

@@ -11,20 +11,23 @@
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
 #include "model/kv_cache.hpp"
+#include "model/model_files.hpp"
 #include "model/weights.hpp"
 
 namespace qguard::model {
 
 class Qwen3 {
  public:
-  // Reads config.json and the safetensors files of `dir`. `threads` sizes the model's own pool
+  // Reads `path`: config.json and the safetensors files of a directory, or a GGUF file
+  // (open_model_files). `threads` sizes the model's own pool
   // (0 = one per core); `pack_cache_dir` as in bind_weights. Throws qguard::Error on any problem
   // with the directory's contents.
-  Qwen3(const std::filesystem::path& dir, int threads, WeightFormat format, const std::string& pack_cache_dir = {});
+  Qwen3(const std::filesystem::path& path, int threads, WeightFormat format, const std::string& pack_cache_dir = {});
 
   const Config& config() const { return config_; }
   const Weights& weights() const { return weights_; }
   const io::Checkpoint& checkpoint() const { return checkpoint_; }
+  const std::string& file_format() const { return file_format_; }  // ModelFiles::format
   KvCache new_cache() const { return KvCache(config_); }
 
   // Runs `ids` at positions cache.length(), cache.length()+1, ... and appends their keys and
@@ -39,8 +42,11 @@ class Qwen3 {
   std::vector<float> logits_of(const float* hidden, std::span<const std::int32_t> tokens) const;
 
  private:
+  Qwen3(ModelFiles files, int threads, WeightFormat format, const std::string& pack_cache_dir);
+
   Config config_;
   io::Checkpoint checkpoint_;
+  std::string file_format_;
   mutable kernels::ThreadPool pool_;  // before weights_: packing the weights runs on it
   Weights weights_;
   std::vector<double> inv_freq_;  // RoPE frequencies θ^(-2i/hd)

@@ -1,9 +1,10 @@
 // The weights of a Qwen3 checkpoint, checked against the config. Layer matrices are packed once at
 // load into the layout of the matrix-product kernel (kernels/packed_matmul.hpp) in the dtype they
 // are held in; the embedding (and an untied lm_head) are used in place from the memory-mapped file,
-// row by row. Norm vectors are copied to f32.
+// row by row (block-quantized ones are decoded once). Norm vectors are copied to f32.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -28,6 +29,7 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
   std::vector<std::vector<float>> widened;  // f32 copies of embedding / lm_head when held as f32
+  std::vector<std::vector<std::uint16_t>> dequantized;  // BF16 copies of block-quantized embedding / lm_head
   std::size_t matrix_bytes = 0;             // bytes of matrix storage used for compute
   std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
   std::string pack_cache_status;             // ModelInfo::pack_cache

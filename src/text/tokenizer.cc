@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hub/hub.hpp"
+#include "io/gguf.hpp"
 #include "io/mapped_file.hpp"
 #include "qguard/error.hpp"
 #include "text/bpe.hpp"
@@ -19,6 +20,7 @@
 #include "text/hash.hpp"
 #include "text/piece_cache.hpp"
 #include "text/pre_split.hpp"
+#include "text/tokenizer_source.hpp"
 #include "text/unicode.hpp"
 #include "text/vocabulary.hpp"
 #include "util/json.hpp"
@@ -282,6 +284,57 @@ std::string code_point_utf8(char32_t c) {
   return out;
 }
 
+// The token of each single byte, which BPE starts from.
+template <typename Fail>
+std::array<std::int32_t, 256> byte_token_ids(const text::Vocabulary& vocabulary, const Fail& fail) {
+  std::array<std::int32_t, 256> byte_ids{};
+  for (unsigned byte = 0; byte < 256; ++byte) {
+    const auto id = vocabulary.find(code_point_utf8(text::kByteToCodePoint[byte]));
+    if (!id) fail(fmt::format("vocabulary lacks the token of byte 0x{:02X}", byte));
+    byte_ids[byte] = id.value_or(-1);
+  }
+  return byte_ids;
+}
+
+// Merges: rank = position in the list. Resolved in chunks so the buffers stay small and warm.
+template <typename Fail>
+std::vector<text::MergeRule> merge_rules(const text::Vocabulary& vocabulary, const text::TokenizerSource& source,
+                                         const Fail& fail) {
+  const std::vector<std::string_view>& lefts = source.merge_lefts;
+  const std::vector<std::string_view>& rights = source.merge_rights;
+  std::vector<text::MergeRule> rules(lefts.size());
+  std::vector<std::string_view> queries;  // a chunk's lefts, then rights
+  std::vector<std::int32_t> ids;
+  std::string merged_text;
+  constexpr std::size_t kChunk = 2048;
+  for (std::size_t first = 0; first < rules.size(); first += kChunk) {
+    const std::size_t count = std::min(kChunk, rules.size() - first);
+    queries.assign(lefts.begin() + first, lefts.begin() + first + count);
+    queries.insert(queries.end(), rights.begin() + first, rights.begin() + first + count);
+    vocabulary.find_all(queries, ids);
+    for (std::size_t i = 0; i < count; ++i) {
+      const std::size_t rank = first + i;
+      // Vocabularies usually number merged tokens in merge order, so the token after the previous
+      // merge's result is checked first; only a miss costs a hash lookup.
+      const std::int32_t guess = rank > 0 ? rules[rank - 1].merged + 1 : -1;
+      const bool guessed = !vocabulary.has_shared_texts() && vocabulary.contains(guess) &&
+                           vocabulary.text(guess).size() == lefts[rank].size() + rights[rank].size() &&
+                           vocabulary.text(guess).starts_with(lefts[rank]) && vocabulary.text(guess).ends_with(rights[rank]);
+      if (guessed) {
+        rules[rank] = {ids[i], ids[count + i], guess};
+      } else {
+        merged_text.assign(lefts[rank]).append(rights[rank]);
+        rules[rank] = {ids[i], ids[count + i], vocabulary.find(merged_text).value_or(-1)};
+      }
+      if (rules[rank].left < 0 || rules[rank].right < 0 || rules[rank].merged < 0) {
+        fail(fmt::format("merge {} (\"{}\" \"{}\") names or makes a token not in the vocabulary", rank,
+                         lefts[rank], rights[rank]));
+      }
+    }
+  }
+  return rules;
+}
+
 // Per-thread working memory of encode, so that const methods stay safe to call concurrently
 // without locks. Allocated on a thread's first encode (large: the piece cache is 256 KiB).
 struct Workspace {
@@ -366,7 +419,28 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path_or_dir) {
-  const std::filesystem::path path = tokenizer_json_path(hub::resolve(path_or_dir, hub::Need::kTokenizer));
+  const std::string local = hub::resolve(path_or_dir, hub::Need::kTokenizer);
+  // Builds the tokenizer from the listed tokens and merges; `fail` throws.
+  const auto build = [](const text::TokenizerSource& source, const auto& fail) {
+    auto state = std::make_unique<State>();
+    for (const text::TokenEntry& token : source.tokens) {
+      if (!token.is_added) continue;
+      state->added_ids.push_back(token.id);
+      state->starts_added_token[static_cast<unsigned char>(token.text[0])] = true;
+    }
+    state->vocabulary = text::Vocabulary(source.tokens);
+    state->bpe = text::BytePairEncoder(byte_token_ids(state->vocabulary, fail),
+                                       merge_rules(state->vocabulary, source, fail));
+    return Tokenizer(std::move(state));
+  };
+
+  if (const auto gguf_path = io::find_gguf(local, {"tokenizer.json"})) {
+    const io::GgufFile gguf = io::GgufFile::open(*gguf_path);
+    return build(text::read_gguf_tokenizer(gguf), [&](const std::string& what) {
+      throw Error(ErrorCode::kCorruptFile, fmt::format("'{}': the tokenizer metadata's {}", gguf_path->string(), what));
+    });
+  }
+  const std::filesystem::path path = tokenizer_json_path(local);
   const JsonReader json(path.string());
   const io::MappedFile file = io::MappedFile::open(path);
   simdjson::padded_string copy;  // used only when the mapping has no room for simdjson's padding
@@ -384,8 +458,8 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
   if (!streamed.has_merges) json.fail("missing field \"model.merges\"");
 
   // Ids: the model vocabulary and the added tokens together must number 0..N-1, each once.
-  std::vector<text::TokenEntry>& tokens = streamed.tokens;
-  auto state = std::make_unique<State>();
+  text::TokenizerSource source{std::move(streamed.tokens), std::move(streamed.merge_lefts),
+                               std::move(streamed.merge_rights)};
   for (const auto added : json.array(root, "added_tokens")) {
     const std::int32_t id = json.id(json.field(added, "id"), INT32_MAX, "an added token's id");
     const std::string_view content = json.string(added, "content");
@@ -393,55 +467,9 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
     for (const std::string_view option : {"lstrip", "rstrip", "single_word", "normalized"}) {
       if (json.flag(added, option)) json.unsupported(fmt::format("added token {} sets \"{}\"", content, option));
     }
-    tokens.push_back({content, id, true});
-    state->added_ids.push_back(id);
-    state->starts_added_token[static_cast<unsigned char>(content[0])] = true;
+    source.tokens.push_back({content, id, true});
   }
-  state->vocabulary = text::Vocabulary(tokens);
-  const text::Vocabulary& vocabulary = state->vocabulary;
-
-  std::array<std::int32_t, 256> byte_ids{};
-  for (unsigned byte = 0; byte < 256; ++byte) {
-    const auto id = vocabulary.find(code_point_utf8(text::kByteToCodePoint[byte]));
-    if (!id) json.fail(fmt::format("model.vocab lacks the token of byte 0x{:02X}", byte));
-    byte_ids[byte] = *id;
-  }
-
-  // Merges: rank = position in the list. Resolved in chunks so the buffers stay small and warm.
-  const std::vector<std::string_view>& lefts = streamed.merge_lefts;
-  const std::vector<std::string_view>& rights = streamed.merge_rights;
-  std::vector<text::MergeRule> rules(lefts.size());
-  std::vector<std::string_view> queries;  // a chunk's lefts, then rights
-  std::vector<std::int32_t> ids;
-  std::string merged_text;
-  constexpr std::size_t kChunk = 2048;
-  for (std::size_t first = 0; first < rules.size(); first += kChunk) {
-    const std::size_t count = std::min(kChunk, rules.size() - first);
-    queries.assign(lefts.begin() + first, lefts.begin() + first + count);
-    queries.insert(queries.end(), rights.begin() + first, rights.begin() + first + count);
-    vocabulary.find_all(queries, ids);
-    for (std::size_t i = 0; i < count; ++i) {
-      const std::size_t rank = first + i;
-      // Vocabularies usually number merged tokens in merge order, so the token after the previous
-      // merge's result is checked first; only a miss costs a hash lookup.
-      const std::int32_t guess = rank > 0 ? rules[rank - 1].merged + 1 : -1;
-      const bool guessed = !vocabulary.has_shared_texts() && vocabulary.contains(guess) &&
-                           vocabulary.text(guess).size() == lefts[rank].size() + rights[rank].size() &&
-                           vocabulary.text(guess).starts_with(lefts[rank]) && vocabulary.text(guess).ends_with(rights[rank]);
-      if (guessed) {
-        rules[rank] = {ids[i], ids[count + i], guess};
-      } else {
-        merged_text.assign(lefts[rank]).append(rights[rank]);
-        rules[rank] = {ids[i], ids[count + i], vocabulary.find(merged_text).value_or(-1)};
-      }
-      if (rules[rank].left < 0 || rules[rank].right < 0 || rules[rank].merged < 0) {
-        json.fail(fmt::format("merge {} (\"{}\" \"{}\") names or makes a token not in the vocabulary", rank,
-                              lefts[rank], rights[rank]));
-      }
-    }
-  }
-  state->bpe = text::BytePairEncoder(byte_ids, rules);
-  return Tokenizer(std::move(state));
+  return build(source, [&](const std::string& what) { json.fail(what); });
 }
 
 std::vector<std::int32_t> Tokenizer::encode(std::string_view text, SpecialTokens special) const {

@@ -5,7 +5,7 @@
 
 The consumer is run as `CONSUMER_COMMAND... MODEL_DIR PROMPT [RESPONSE]` and prints one JSON verdict
 line (examples/c/quickstart.c, examples/python/qguard.py, tests/consumer/main.cc). Severity,
-categories and refusal must be equal, probabilities equal to float precision.
+categories and refusal must be equal, the severity and category probabilities equal to float precision.
 """
 import json
 import math
@@ -29,8 +29,8 @@ for case, want in zip(cases, expected):
     run = subprocess.run(consumer + [model] + args, capture_output=True, text=True, timeout=600)
     got = json.loads(run.stdout) if run.returncode == 0 else {"error": run.stderr.strip()}
     same = (run.returncode == 0 and all(got[key] == want[key] for key in ("severity", "categories", "refusal")) and
-            all(math.isclose(got["probabilities"][s], p, rel_tol=1e-6, abs_tol=1e-7)
-                for s, p in want["probabilities"].items()))
+            all(math.isclose(got[field][name], p, rel_tol=1e-6, abs_tol=1e-7)
+                for field in ("probabilities", "category_probabilities") for name, p in want[field].items()))
     if not same:
         failures += 1
         print(f"FAIL {case}:\n  qguard classify: {want}\n  consumer:        {got}")

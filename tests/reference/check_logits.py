@@ -80,15 +80,17 @@ def compare(got, ref):
     }
 
 
-def check(binary, model_dir, ids, last_only=False, extra_args=(), timeout=1800, int8=False, launcher=""):
-    """Returns the figures; raises CheckError on any problem other than a numeric mismatch."""
+def check(binary, model_dir, ids, last_only=False, extra_args=(), timeout=1800, int8=False, launcher="",
+          reference_dir=None):
+    """Returns the figures; raises CheckError on any problem other than a numeric mismatch. The reference
+    runs on `reference_dir` (default: `model_dir`), e.g. the decoded weights of a GGUF file."""
     started = time.monotonic()
     extra_args = list(extra_args) + (["--weights", "int8"] if int8 else [])
     got = run_qguard(binary, model_dir, ids, not last_only, extra_args, timeout, launcher)
     qguard_seconds = time.monotonic() - started
     scheme = qwen3_reference.Int8Scheme() if int8 else None
     try:
-        ref = qwen3_reference.logits(model_dir, ids, scheme)
+        ref = qwen3_reference.logits(reference_dir or model_dir, ids, scheme)
     except qwen3_reference.ReferenceError as e:
         raise CheckError(f"reference: {e}") from None
     reference_seconds = time.monotonic() - started - qguard_seconds

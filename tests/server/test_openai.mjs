@@ -164,13 +164,17 @@ async function mainServer() {
     check(result.flagged === (expected.severity !== 'Safe'), `${what}: flagged (strict policy)`);
     check(result.severity === expected.severity, `${what}: severity`);
     check(JSON.stringify(Object.keys(result.categories)) === JSON.stringify(NAMES), `${what}: category names`);
-    const unsafe = expected.probabilities.Controversial + expected.probabilities.Unsafe;
+    let total = 0;
     for (const name of NAMES) {
       const named = expected.categories.includes(name);
       check(result.categories[name] === named, `${what}: categories[${name}]`);
+      // The model's probability of naming the category first, as `qguard classify` reports it.
       const score = result.category_scores[name];
-      check(score >= 0 && score <= 1 && Math.abs(score - (named ? unsafe : 0)) < 1e-6, `${what}: category_scores[${name}] = ${score}`);
+      check(score >= 0 && score <= 1 && Math.abs(score - expected.category_probabilities[name]) < 1e-6,
+            `${what}: category_scores[${name}] = ${score}`);
+      total += score;
     }
+    check(total > 0 && total <= 1 + 1e-6, `${what}: category scores sum to ${total}`);
   };
   batch.results.forEach((result, i) => checkModeration(result, expectedPrompts[i], `moderation ${i}`));
   const single = await client.moderations.create({ input: prompts[1] });

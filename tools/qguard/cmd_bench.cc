@@ -2,12 +2,13 @@
 // can do at best, measured in the same run (so efficiencies are ratios of numbers taken together).
 //
 //   qguard bench --model DIR --prompts FILE [--json] [--threads N] [--weights auto|f32|bf16|int8]
-//                [--warmup N] [--repeat R]
+//                [--warmup N] [--repeat R] [--reference-model DIR]
 //
 // FILE holds JSON lines {"prompt": "..."} (prompt moderation) or {"prompt": "...", "response": "..."}
 // (response moderation). docs/performance.md describes every figure; with --json the last stdout line
 // is one JSON object holding them. With --weights int8 the run ends by loading the f32 reference
-// path too and reporting how far int8's severity probabilities are from it.
+// path too and reporting how far int8's severity probabilities are from it; --reference-model does
+// the same against another model's f32 path (e.g. a quantized GGUF against the BF16 safetensors).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -247,6 +248,7 @@ struct BenchArgs {
   int threads = 0;
   WeightFormat weights = WeightFormat::kAuto;
   std::string pack_cache_dir;
+  std::string reference_model;  // empty: the model itself, read on the f32 path
   int warmup = 2;
   int repeat = 1;
   bool compare = true;  // int8: also load the f32 path and compare (the model twice in memory)
@@ -320,14 +322,15 @@ std::optional<double> timed(Call call, const Request& request, const char* phase
   }
 }
 
-// Label-only verdicts of the f32 reference path (weights as in the file, computed in f32) against
-// `labels`: mean and max |Δp| over the three severity probabilities, and how often severities agree.
+// Label-only verdicts of the f32 reference path (weights as in the file, computed in f32) of the
+// model or of --reference-model against `labels`: mean and max |Δp| over the three severity probabilities, and how often severities agree.
 void compare_with_reference(const BenchArgs& args, const std::vector<Request>& requests,
                             const std::vector<std::optional<Verdict>>& labels, Results& r) {
   Classifier::Options options;
   options.threads = r.threads;
   options.weights = WeightFormat::kAuto;
-  const Classifier reference = Classifier::load(args.model_dir, options);
+  const Classifier reference =
+      Classifier::load(args.reference_model.empty() ? args.model_dir : args.reference_model, options);
   double sum = 0, max = 0;
   std::size_t agree = 0;
   for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -453,8 +456,8 @@ Results run_bench(const BenchArgs& args) {
   getrusage(RUSAGE_SELF, &usage);
   r.rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 
-  if (args.weights == WeightFormat::kInt8 && args.compare) {
-    progress("int8 against the f32 reference path");
+  if ((args.weights == WeightFormat::kInt8 && args.compare) || !args.reference_model.empty()) {
+    progress("against the f32 reference path");
     compare_with_reference(args, requests, labels, r);
   }
 
@@ -557,8 +560,9 @@ void print_text(const Results& r, const BenchArgs& args) {
                               : std::string("not measured (no 8-bit dot instructions in these kernels)"),
              r.mem_bw_gbs);
   if (r.compared > 0) {
-    fmt::print("int8 vs f32 path    mean |Δp| {:.2g}, max |Δp| {:.2g} over {} label verdicts, severities agree {:.1f}%\n",
-               *r.mean_abs_dp, *r.max_abs_dp, r.compared, 100 * *r.severity_agreement);
+    fmt::print("{:<20}mean |Δp| {:.2g}, max |Δp| {:.2g} over {} label verdicts, severities agree {:.1f}%\n",
+               args.reference_model.empty() ? "int8 vs f32 path" : "vs reference model", *r.mean_abs_dp, *r.max_abs_dp,
+               r.compared, 100 * *r.severity_agreement);
   }
   fmt::print("failed              {} timed, {} warm-up\n", r.failed("timed"), r.failed("warm-up"));
   for (const Failure& f : r.failures) {
@@ -573,7 +577,7 @@ void add_bench_commands(CLI::App& app) {
   CLI::App* bench = app.add_subcommand(
       "bench", "Latency and throughput on a prompt set, next to this machine's measured peaks (docs/performance.md)");
   bench->add_option("--model", args->model_dir,
-                    "Model directory, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
+                    "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
       ->required();
   bench->add_option("--prompts", args->prompts,
                     "JSON lines: {\"prompt\": ...} or {\"prompt\": ..., \"response\": ...}")
@@ -582,6 +586,9 @@ void add_bench_commands(CLI::App& app) {
   bench->add_option("--threads", args->threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   add_weight_options(*bench, args->weights, args->pack_cache_dir);
+  bench->add_option("--reference-model", args->reference_model,
+                    "Also report |Δp| of the severity probabilities against this model's f32 path (e.g. the BF16 "
+                    "safetensors a quantized GGUF was made from)");
   bench->add_option("--warmup", args->warmup,
                     "Untimed requests first (at least one of each kind in the file unless 0)")
       ->capture_default_str()

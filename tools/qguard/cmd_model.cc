@@ -22,7 +22,8 @@ void add_weight_options(CLI::App& cmd, WeightFormat& format, std::string& pack_c
                                                     {"bf16", WeightFormat::kBF16},
                                                     {"int8", WeightFormat::kInt8}};
   cmd.add_option("--weights", format,
-                 "How layer weights are held: auto (as in the file), f32, bf16, int8 (quantized at load)")
+                 "How layer weights are held: auto (as in the file; int8 for a quantized GGUF), f32, bf16, "
+                 "int8 (quantized at load)")
       ->transform(CLI::CheckedTransformer(formats, CLI::ignore_case));
   cmd.add_option("--pack-cache", pack_cache_dir,
                  "Keep packed weights in this directory: the first load writes them, later loads map them");
@@ -37,7 +38,7 @@ struct ModelArgs {
 
 void add_model_options(CLI::App& cmd, ModelArgs& args) {
   cmd.add_option("--model", args.dir,
-                 "Model directory, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")->required();
+                 "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")->required();
   cmd.add_option("--threads", args.options.threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   add_weight_options(cmd, args.options.weights, args.options.pack_cache_dir);
@@ -86,7 +87,9 @@ void add_model_commands(CLI::App& app) {
     fmt::print("max positions       {}\ntied embeddings     {}\n", m.max_position_embeddings,
                m.tie_word_embeddings ? "yes" : "no");
     fmt::print("parameters          {} ({:.3f} B)\n", m.parameters, m.parameters / 1e9);
+    fmt::print("file format         {}\n", m.file_format);
     fmt::print("file dtypes         {}\n", fmt::join(m.file_dtypes, ", "));
+    for (const std::string& line : m.file_tensor_types) fmt::print("  {}\n", line);
     fmt::print("weights held as     {}\n", m.weight_format);
     fmt::print("bytes mapped        {} ({:.1f} MiB)\n", m.bytes_mapped, m.bytes_mapped / 1048576.0);
     fmt::print("weight bytes        {} ({:.1f} MiB)\n", m.weight_bytes, m.weight_bytes / 1048576.0);

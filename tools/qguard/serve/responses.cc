@@ -1,9 +1,6 @@
 #include "responses.hpp"
 
 #include <algorithm>
-#include <cmath>
-#include <iterator>
-#include <stdexcept>
 #include <string_view>
 
 #include <fmt/format.h>
@@ -30,15 +27,6 @@ std::string delta_choice(const std::string& delta, const std::string& finish_rea
                      finish_reason.empty() ? "null" : to_json_string(finish_reason));
 }
 
-// The score of a named category: the probability the model gives to the content not being Safe.
-// (The decoder only reports finite probabilities; anything else is an internal fault, a 500.)
-float unsafe_probability(const Verdict& verdict) {
-  const float p = verdict.probabilities[static_cast<int>(Severity::kControversial)] +
-                  verdict.probabilities[static_cast<int>(Severity::kUnsafe)];
-  if (!std::isfinite(p)) throw std::runtime_error("the model reported a non-finite severity probability");
-  return std::clamp(p, 0.0f, 1.0f);  // a sum of rounded floats may exceed 1 by an ulp
-}
-
 std::string moderation_result(const Verdict& verdict, Policy policy) {
   std::string categories, scores;
   for (Category category : kAllCategories) {
@@ -46,7 +34,9 @@ std::string moderation_result(const Verdict& verdict, Policy policy) {
     const std::string name = to_json_string(to_string(category));
     const char* separator = categories.empty() ? "" : ", ";
     categories += fmt::format("{}{}: {}", separator, name, named);
-    scores += fmt::format("{}{}: {}", separator, name, named ? unsafe_probability(verdict) : 0.0f);
+    // The model's probability of naming the category first (docs/moderation.md); the decoder
+    // refuses non-finite logits, so these are finite.
+    scores += fmt::format("{}{}: {}", separator, name, verdict.category_probabilities[static_cast<int>(category)]);
   }
   return fmt::format("{{\"flagged\": {}, \"categories\": {{{}}}, \"category_scores\": {{{}}}, \"severity\": \"{}\", "
                      "\"qguard\": {}}}",
