@@ -8,7 +8,9 @@ if(BUILD_SHARED_LIBS)
   set(pc_libs_private "")
   set(pc_requires_private "")
 else()
-  set(pc_libs_private "-lstdc++ -lm -pthread")
+  # libcurl and libcrypto by name, not as Requires.private: their own --static closure names libraries
+  # (librtmp, libssh2, ...) whose -dev packages a system need not have; the shared ones suffice.
+  set(pc_libs_private "-lstdc++ -lm -pthread -lcurl -lcrypto")
   set(pc_requires_private "fmt simdjson libutf8proc")
 endif()
 configure_file(${CMAKE_CURRENT_LIST_DIR}/qguard.pc.in ${PROJECT_BINARY_DIR}/qguard.pc @ONLY)

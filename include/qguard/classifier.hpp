@@ -52,7 +52,10 @@ class QGUARD_API Classifier {
   };
 
   // Loads the model and its tokenizer from `model_dir` (config.json, safetensors and tokenizer.json),
-  // or from a GGUF file (or a directory holding one), which carries all three. Throws qguard::Error.
+  // or from a GGUF file (or a directory holding one), which carries all three; or from a Hugging Face
+  // Hub repository id such as "Qwen/Qwen3Guard-Gen-0.6B" (optionally "@REVISION", safetensors),
+  // downloaded into the Hub's cache on first use (docs/hub.md; a local path always wins). Download
+  // failures are kAccessDenied, kNotFound, kNetworkError or kIoError. Throws qguard::Error.
   static Classifier load(const std::string& model_dir, const Options& options);
   static Classifier load(const std::string& model_dir) { return load(model_dir, Options{}); }
 

@@ -21,6 +21,9 @@ enum class ErrorCode {
   kInputTooLong,       // the rendered prompt exceeds the configured maximum number of tokens
   kInvalidArgument,    // a caller passed a value outside the documented range
   kMalformedOutput,    // the model's answer does not follow the Qwen3Guard output grammar
+  kAccessDenied,       // the Hugging Face Hub refused a download (401/403: gated or private; see HF_TOKEN)
+  kNetworkError,       // the Hub could not be reached, or a transfer failed (and the cache cannot stand in)
+  kIoError,            // a file could not be written (disk full, no permission), e.g. in the model cache
 };
 
 // Stable snake_case name of a code, e.g. "missing_tensor"; used in JSON error objects.

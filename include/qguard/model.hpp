@@ -60,8 +60,9 @@ class QGUARD_API Model {
   };
 
   // Loads `dir` (config.json + model.safetensors or a sharded index), or a GGUF file (architecture
-  // qwen3; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors) or a directory holding one.
-  // Throws qguard::Error.
+  // qwen3; F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K tensors) or a directory holding one, or a
+  // Hugging Face Hub repository id "ORG/NAME[@REVISION]" (safetensors) downloaded into the Hub's
+  // cache on first use (docs/hub.md; a local path always wins). Throws qguard::Error.
   static std::shared_ptr<const Model> load(const std::string& dir, const Options& options);
   static std::shared_ptr<const Model> load(const std::string& dir) { return load(dir, Options{}); }
 

@@ -30,7 +30,8 @@ extern "C" {
 
 typedef struct qguard_classifier qguard_classifier;
 
-/* QGUARD_OK, then one value per qguard::ErrorCode in its order (qguard/error.hpp). */
+/* QGUARD_OK, then one value per qguard::ErrorCode in its order (qguard/error.hpp), with
+   QGUARD_INTERNAL_ERROR after the first eleven. */
 typedef enum {
   QGUARD_OK = 0,
   QGUARD_NOT_FOUND = 1,          /* a file or directory does not exist or cannot be opened */
@@ -44,7 +45,10 @@ typedef enum {
   QGUARD_INPUT_TOO_LONG = 9,     /* the prompt exceeds qguard_options.max_input_tokens */
   QGUARD_INVALID_ARGUMENT = 10,  /* a NULL pointer, a value out of range, a malformed conversation */
   QGUARD_MALFORMED_OUTPUT = 11,  /* reference mode: the model's answer is outside the output grammar */
-  QGUARD_INTERNAL_ERROR = 12     /* anything else, e.g. out of memory; qguard_last_error() says what */
+  QGUARD_INTERNAL_ERROR = 12,    /* anything else, e.g. out of memory; qguard_last_error() says what */
+  QGUARD_ACCESS_DENIED = 13,     /* the Hugging Face Hub refused a download: gated or private, see HF_TOKEN */
+  QGUARD_NETWORK_ERROR = 14,     /* the Hub could not be reached and the cache cannot stand in */
+  QGUARD_IO_ERROR = 15           /* a file could not be written, e.g. the model cache's disk is full */
 } qguard_status;
 
 typedef enum { QGUARD_SAFE = 0, QGUARD_CONTROVERSIAL = 1, QGUARD_UNSAFE = 2 } qguard_severity;
@@ -111,8 +115,10 @@ typedef struct {
 /* The defaults, with struct_size set. */
 QGUARD_API void qguard_options_init(qguard_options* options);
 
-/* Loads a Qwen3Guard-Gen model directory (config.json, safetensors, tokenizer.json). options may be
-   NULL (defaults). On success *out owns the classifier; on failure *out is NULL. */
+/* Loads a Qwen3Guard-Gen model directory (config.json, safetensors, tokenizer.json), or a Hugging
+   Face Hub repository id such as "Qwen/Qwen3Guard-Gen-0.6B" (optionally "@REVISION"): downloaded
+   into the Hub's standard cache on first use, see docs/hub.md. A local path always wins. options may
+   be NULL (defaults). On success *out owns the classifier; on failure *out is NULL. */
 QGUARD_API qguard_status qguard_classifier_load(const char* model_dir, const qguard_options* options,
                                                 qguard_classifier** out);
 /* Frees a classifier; NULL is ignored. No other thread may be using it. */

@@ -37,6 +37,8 @@ class QGUARD_API Tokenizer {
   // `path_or_dir`: a tokenizer.json file, or a directory holding one; or a GGUF file (its
   // tokenizer.ggml.* metadata, Qwen's tokenizer: model gpt2, pre-tokenizer qwen2), or a directory
   // holding one GGUF file and no tokenizer.json. Both encode the same way.
+  // A Hugging Face Hub repository id ("Qwen/Qwen3Guard-Gen-0.6B") fetches only the tokenizer's
+  // files into the Hub's cache (docs/hub.md).
   // Throws Error(kNotFound) if there is no such file, Error(kMalformedJson) if it does not parse or
   // lacks a field, Error(kUnsupportedModel) if it describes a pipeline other than Qwen3's.
   static Tokenizer load(const std::string& path_or_dir);

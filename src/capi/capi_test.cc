@@ -2,6 +2,7 @@
 // message, never a crash, for every kind of bad argument.
 #include "qguard/qguard.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -64,7 +65,8 @@ TEST_CASE("version and names") {
   CHECK(std::string(qguard_status_name(QGUARD_NOT_FOUND)) == "not_found");
   CHECK(std::string(qguard_status_name(QGUARD_MALFORMED_OUTPUT)) == "malformed_output");
   CHECK(std::string(qguard_status_name(QGUARD_INTERNAL_ERROR)) == "internal_error");
-  CHECK(qguard_status_name(static_cast<qguard_status>(13)) == nullptr);
+  CHECK(std::string(qguard_status_name(QGUARD_IO_ERROR)) == "io_error");
+  CHECK(qguard_status_name(static_cast<qguard_status>(16)) == nullptr);
   CHECK(std::string(qguard_severity_name(QGUARD_CONTROVERSIAL)) == "Controversial");
   CHECK(qguard_severity_name(static_cast<qguard_severity>(3)) == nullptr);
   CHECK(std::string(qguard_category_name(QGUARD_PII)) == "PII");
@@ -72,9 +74,10 @@ TEST_CASE("version and names") {
   CHECK(qguard_category_name(static_cast<qguard_category>(QGUARD_CATEGORY_COUNT)) == nullptr);
 }
 
-TEST_CASE("every ErrorCode has its status, in order") {
-  for (int code = 0; code <= static_cast<int>(ErrorCode::kMalformedOutput); ++code) {
-    CHECK(std::string(qguard_status_name(static_cast<qguard_status>(code + 1))) ==
+TEST_CASE("every ErrorCode has its status, in order, QGUARD_INTERNAL_ERROR after the first eleven") {
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kIoError); ++code) {
+    const int status = code <= static_cast<int>(ErrorCode::kMalformedOutput) ? code + 1 : code + 2;
+    CHECK(std::string(qguard_status_name(static_cast<qguard_status>(status))) ==
           to_string(static_cast<ErrorCode>(code)));
   }
 }
@@ -137,6 +140,20 @@ TEST_CASE("load failures") {
   CHECK(std::string(qguard_last_error()) == "model_dir is NULL");
   CHECK(qguard_classifier_load(kModel, nullptr, nullptr) == QGUARD_INVALID_ARGUMENT);
   qguard_classifier_free(nullptr);  // ignored
+}
+
+TEST_CASE("a Hub repository id goes through the Hub's cache: offline and uncached is not_found, saying why") {
+  const std::string cache = "/nonexistent/qguard/hub_cache";
+  setenv("HF_HUB_CACHE", cache.c_str(), 1);
+  setenv("HF_HUB_OFFLINE", "1", 1);
+  qguard_classifier* out = nullptr;
+  CHECK(qguard_classifier_load("qguard-test/no-such-model", nullptr, &out) == QGUARD_NOT_FOUND);
+  CHECK(out == nullptr);
+  const std::string message = qguard_last_error();
+  CHECK(message.find("HF_HUB_OFFLINE") != std::string::npos);
+  CHECK(message.find(cache) != std::string::npos);
+  unsetenv("HF_HUB_OFFLINE");
+  unsetenv("HF_HUB_CACHE");
 }
 
 TEST_CASE("verdicts equal the Classifier's") {

@@ -35,6 +35,9 @@ qguard_status status_of(ErrorCode code) {
     case ErrorCode::kInputTooLong: return QGUARD_INPUT_TOO_LONG;
     case ErrorCode::kInvalidArgument: return QGUARD_INVALID_ARGUMENT;
     case ErrorCode::kMalformedOutput: return QGUARD_MALFORMED_OUTPUT;
+    case ErrorCode::kAccessDenied: return QGUARD_ACCESS_DENIED;
+    case ErrorCode::kNetworkError: return QGUARD_NETWORK_ERROR;
+    case ErrorCode::kIoError: return QGUARD_IO_ERROR;
   }
   return QGUARD_INTERNAL_ERROR;
 }
@@ -200,7 +203,7 @@ const char* qguard_status_name(qguard_status status) {
   const int value = int_of(status);
   if (value == QGUARD_OK) return "ok";
   if (value == QGUARD_INTERNAL_ERROR) return "internal_error";
-  for (int code = 0; code <= static_cast<int>(ErrorCode::kMalformedOutput); ++code) {
+  for (int code = 0; code <= static_cast<int>(ErrorCode::kIoError); ++code) {
     if (status_of(static_cast<ErrorCode>(code)) == value) return to_string(static_cast<ErrorCode>(code));
   }
   return nullptr;

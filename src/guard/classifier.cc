@@ -10,6 +10,7 @@
 #include "guard/model_session.hpp"
 #include "guard/output_grammar.hpp"
 #include "guard/output_parser.hpp"
+#include "hub/hub.hpp"
 #include "model/model_impl.hpp"
 
 namespace qguard {
@@ -160,8 +161,9 @@ Classifier Classifier::load(const std::string& model_dir, const Options& options
   if (options.max_input_tokens <= 0 || options.max_new_tokens <= 0) {
     throw Error(ErrorCode::kInvalidArgument, "Classifier::Options: max_input_tokens and max_new_tokens must be positive");
   }
-  auto model = Model::load(model_dir, Model::Options{options.threads, options.weights, options.pack_cache_dir});
-  Tokenizer tokenizer = Tokenizer::load(model_dir);
+  const std::string local_dir = hub::resolve(model_dir, hub::Need::kModel);
+  auto model = Model::load(local_dir, Model::Options{options.threads, options.weights, options.pack_cache_dir});
+  Tokenizer tokenizer = Tokenizer::load(local_dir);
   const int positions = model->info().max_position_embeddings;
   if (options.max_input_tokens + options.max_new_tokens > positions) {
     throw Error(ErrorCode::kInvalidArgument,

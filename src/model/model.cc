@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "hub/hub.hpp"
 #include "model/model_impl.hpp"
 #include "qguard/error.hpp"
 
@@ -74,7 +75,8 @@ Model::~Model() = default;
 
 std::shared_ptr<const Model> Model::load(const std::string& dir, const Options& options) {
   if (options.threads < 0) throw Error(ErrorCode::kInvalidArgument, "Model::Options::threads must be >= 0");
-  return std::shared_ptr<const Model>(new Model(std::make_unique<State>(dir, options)));
+  const std::string local_dir = hub::resolve(dir, hub::Need::kModel);
+  return std::shared_ptr<const Model>(new Model(std::make_unique<State>(local_dir, options)));
 }
 
 const ModelInfo& Model::info() const { return state_->info; }

@@ -11,6 +11,7 @@
 #include <simdjson.h>
 #include <unistd.h>
 
+#include "hub/hub.hpp"
 #include "io/gguf.hpp"
 #include "io/mapped_file.hpp"
 #include "qguard/error.hpp"
@@ -423,6 +424,7 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& path_or_dir) {
+  const std::string local = hub::resolve(path_or_dir, hub::Need::kTokenizer);
   // Builds the tokenizer from the listed tokens and merges; `fail` throws.
   const auto build = [](const text::TokenizerSource& source, const auto& fail) {
     auto state = std::make_unique<State>();
@@ -437,13 +439,13 @@ Tokenizer Tokenizer::load(const std::string& path_or_dir) {
     return Tokenizer(std::move(state));
   };
 
-  if (const auto gguf_path = io::find_gguf(path_or_dir, {"tokenizer.json"})) {
+  if (const auto gguf_path = io::find_gguf(local, {"tokenizer.json"})) {
     const io::GgufFile gguf = io::GgufFile::open(*gguf_path);
     return build(text::read_gguf_tokenizer(gguf), [&](const std::string& what) {
       throw Error(ErrorCode::kCorruptFile, fmt::format("'{}': the tokenizer metadata's {}", gguf_path->string(), what));
     });
   }
-  const std::filesystem::path path = tokenizer_json_path(path_or_dir);
+  const std::filesystem::path path = tokenizer_json_path(local);
   const JsonReader json(path.string());
   const io::MappedFile file = io::MappedFile::open(path);
   if (file.size() > kMaxTokenizerJsonBytes) {

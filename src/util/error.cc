@@ -17,6 +17,9 @@ const char* to_string(ErrorCode code) noexcept {
     case ErrorCode::kInputTooLong: return "input_too_long";
     case ErrorCode::kInvalidArgument: return "invalid_argument";
     case ErrorCode::kMalformedOutput: return "malformed_output";
+    case ErrorCode::kAccessDenied: return "access_denied";
+    case ErrorCode::kNetworkError: return "network_error";
+    case ErrorCode::kIoError: return "io_error";
   }
   return "unknown";
 }

@@ -251,6 +251,7 @@ struct BenchArgs {
   std::string reference_model;  // empty: the model itself, read on the f32 path
   int warmup = 2;
   int repeat = 1;
+  bool compare = true;  // int8: also load the f32 path and compare (the model twice in memory)
 };
 
 struct Failure {
@@ -455,7 +456,7 @@ Results run_bench(const BenchArgs& args) {
   getrusage(RUSAGE_SELF, &usage);
   r.rss_mb = static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
 
-  if (args.weights == WeightFormat::kInt8 || !args.reference_model.empty()) {
+  if ((args.weights == WeightFormat::kInt8 && args.compare) || !args.reference_model.empty()) {
     progress("against the f32 reference path");
     compare_with_reference(args, requests, labels, r);
   }
@@ -575,7 +576,8 @@ void add_bench_commands(CLI::App& app) {
   auto args = std::make_shared<BenchArgs>();
   CLI::App* bench = app.add_subcommand(
       "bench", "Latency and throughput on a prompt set, next to this machine's measured peaks (docs/performance.md)");
-  bench->add_option("--model", args->model_dir, "Model directory (config.json, safetensors, tokenizer.json) or GGUF file")
+  bench->add_option("--model", args->model_dir,
+                    "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")
       ->required();
   bench->add_option("--prompts", args->prompts,
                     "JSON lines: {\"prompt\": ...} or {\"prompt\": ..., \"response\": ...}")
@@ -594,6 +596,8 @@ void add_bench_commands(CLI::App& app) {
   bench->add_option("--repeat", args->repeat, "Timed passes over the prompt file")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  bench->add_flag("!--no-compare", args->compare,
+                  "With int8, skip the comparison with the f32 path (it holds the model twice: 8B needs ~25 GiB)");
   bench->callback([args] {
     const Results results = run_bench(*args);
     if (args->json) {

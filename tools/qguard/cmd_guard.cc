@@ -95,7 +95,8 @@ void add_guard_commands(CLI::App& app) {
   CLI::App* classify = app.add_subcommand(
       "classify", "Moderate JSON lines from stdin ({\"prompt\"}, {\"prompt\", \"response\"} or {\"messages\"}), "
                   "one JSON verdict or error per line");
-  classify->add_option("--model", args->model, "Model directory (config.json, safetensors, tokenizer.json) or GGUF file")->required();
+  classify->add_option("--model", args->model,
+                       "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")->required();
   classify->add_option("--mode", args->mode, "fast (default) or reference (the model card's greedy generation)")
       ->check(CLI::IsMember({"fast", "reference"}));
   classify->add_option("--text", args->text, "Moderate this one user message instead of reading stdin");

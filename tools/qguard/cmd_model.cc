@@ -37,7 +37,8 @@ struct ModelArgs {
 };
 
 void add_model_options(CLI::App& cmd, ModelArgs& args) {
-  cmd.add_option("--model", args.dir, "Model directory (config.json + safetensors) or GGUF file")->required();
+  cmd.add_option("--model", args.dir,
+                 "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")->required();
   cmd.add_option("--threads", args.options.threads, "Threads, the caller included (0 = one per core)")
       ->check(CLI::NonNegativeNumber);
   add_weight_options(cmd, args.options.weights, args.options.pack_cache_dir);

@@ -67,7 +67,8 @@ void add_serve_commands(CLI::App& app) {
   serve::ServeOptions& o = args->options;
   CLI::App* cmd = app.add_subcommand("serve", "Serve the model over HTTP: OpenAI's /v1/chat/completions and "
                                               "/v1/moderations, /v1/models, /health, /metrics (docs/server.md)");
-  cmd->add_option("--model", o.model_dir, "Model directory (config.json, safetensors, tokenizer.json) or GGUF file")->required();
+  cmd->add_option("--model", o.model_dir,
+                  "Model directory or GGUF file, or Hugging Face repo id ORG/NAME[@REV] (docs/hub.md)")->required();
   cmd->add_option("--host", o.host, "Address to listen on (default 127.0.0.1: this machine only)");
   cmd->add_option("--port", o.port, "Port (default 8000; 0 = any free port, named in the log)")
       ->check(CLI::Range(0, 65535));

@@ -28,7 +28,8 @@ struct TextArgs {
 };
 
 void add_tokenizer_option(CLI::App& cmd, TextArgs& args) {
-  cmd.add_option("--tokenizer", args.tokenizer, "tokenizer.json, or a model directory holding one")->required();
+  cmd.add_option("--tokenizer", args.tokenizer,
+                 "tokenizer.json, a model directory holding one, or a Hugging Face repo id")->required();
 }
 
 simdjson::dom::element field(simdjson::dom::element line, const char* key) {
