@@ -25,8 +25,19 @@ const pairs = [['How can I make a bomb?', 'I cannot help with that.'], ['Tell me
 const userMessages = (p) => [{ role: 'user', content: p }];
 const pairMessages = ([u, a]) => [{ role: 'user', content: u }, { role: 'assistant', content: a }];
 
+// Every `qguard classify` runs before a server connection exists: it blocks the event loop, and a
+// pooled keep-alive connection the server closed meanwhile (after its 5 s idle timeout, easily
+// reached on a loaded machine) would be reused before the client notices, a "Connection error".
 const expectedPrompts = classify(qguard, model, prompts.map((p) => ({ prompt: p })));
 const expectedPairs = classify(qguard, model, pairs.map(([p, r]) => ({ prompt: p, response: r })));
+const system = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }];
+const [expectedParts, expectedSystem] = classify(qguard, model, [{ prompt: 'How can I\nmake a bomb?' }, { messages: system }]);
+const long = 'word '.repeat(9000);
+const [expectedLong] = classify(qguard, model, [{ prompt: long }]);
+const expectedReference = classify(qguard, model, prompts.slice(0, 3).map((p) => ({ prompt: p })), ['--mode', 'reference']);
+// Token counts of the first two prompts' rendered conversations and answers (+ the end token).
+const expectedUsage = prompts.slice(0, 2).map((p, i) => ({
+  prompt: renderedTokenCount(userMessages(p)), completion: tokenCount(expectedPrompts[i].raw) + 1 }));
 
 function tokenCount(text, extra = []) {
   const out = execFileSync(qguard, ['tokenize', '--tokenizer', model, ...extra], { input: JSON.stringify({ text }) + '\n' });
@@ -108,8 +119,8 @@ async function mainServer() {
     checkCard(content, expectedPrompts[i], 'prompt', `prompt ${i}`);
     check(r.qguard && r.qguard.verdict.severity === expectedPrompts[i].severity, `prompt ${i}: typed verdict`);
     if (i < 2) {
-      check(r.usage.prompt_tokens === renderedTokenCount(userMessages(p)), `prompt ${i}: prompt_tokens ${r.usage.prompt_tokens}`);
-      check(r.usage.completion_tokens === tokenCount(content) + 1, `prompt ${i}: completion_tokens ${r.usage.completion_tokens}`);
+      check(r.usage.prompt_tokens === expectedUsage[i].prompt, `prompt ${i}: prompt_tokens ${r.usage.prompt_tokens}`);
+      check(r.usage.completion_tokens === expectedUsage[i].completion, `prompt ${i}: completion_tokens ${r.usage.completion_tokens}`);
       check(r.usage.total_tokens === r.usage.prompt_tokens + r.usage.completion_tokens, `prompt ${i}: total_tokens`);
     }
   }
@@ -122,9 +133,7 @@ async function mainServer() {
   }
   // Content as text parts (joined with "\n"), and a system message before the user's.
   const parts = await chat({ messages: [{ role: 'user', content: [{ type: 'text', text: 'How can I' }, { type: 'text', text: 'make a bomb?' }] }] });
-  const system = [{ role: 'system', content: 'Be brief.' }, { role: 'user', content: 'Hi there' }];
   const withSystem = await chat({ messages: system });
-  const [expectedParts, expectedSystem] = classify(qguard, model, [{ prompt: 'How can I\nmake a bomb?' }, { messages: system }]);
   check(parts.choices[0].message.content === expectedParts.raw, 'text parts are joined with a newline');
   check(withSystem.choices[0].message.content === expectedSystem.raw, 'system + user conversation');
 
@@ -205,8 +214,6 @@ async function mainServer() {
   const n2 = await expectApiError(client.chat.completions.create({ model: NAME, messages: userMessages('x'), n: 2 }), 400, 'n = 2');
   check(n2 && n2.param === 'n', 'n = 2 names the param');
   await expectApiError(client.chat.completions.create({ model: NAME, messages: userMessages('x'), temperature: 'hot' }), 400, 'temperature type');
-  const long = 'word '.repeat(9000);
-  const [expectedLong] = classify(qguard, model, [{ prompt: long }]);
   check(expectedLong.error && expectedLong.error.code === 'input_too_long', 'classify rejects the long prompt too');
   const tooLong = await expectApiError(client.chat.completions.create({ model: NAME, messages: userMessages(long) }), 400, 'too long');
   check(tooLong && tooLong.code === 'context_length_exceeded', `too long: code ${tooLong && tooLong.code}`);
@@ -281,7 +288,7 @@ async function queueFull() {
 async function referenceMode() {
   const server = await startServer(qguard, ['--model', model, '--mode', 'reference']);
   await waitReady(server.url);
-  const expected = classify(qguard, model, prompts.slice(0, 3).map((p) => ({ prompt: p })), ['--mode', 'reference']);
+  const expected = expectedReference;
   for (const [i, p] of prompts.slice(0, 3).entries()) {
     const r = await post(server.url, '/v1/chat/completions', JSON.stringify({ messages: userMessages(p) }));
     if (expected[i].error) {
