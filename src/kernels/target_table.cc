@@ -14,52 +14,47 @@ namespace qguard::kernels::QGUARD_TARGET {
 #define QGUARD_INT8_INSTRUCTIONS "scalar int32"
 #endif
 
+namespace {
+
+// This build's table, served as `target` with its own packed products and int8 peak loop.
+constexpr TargetKernels this_build(Target target, std::string_view int8_instructions,
+                                   void (*packed_products)(ThreadPool&, const LayerInput&, const PackedMatrix&, float*),
+                                   double (*int8_peak)(PeakClock::time_point)) {
+  return {
+      .target = target,
+      .packed_layout = QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
+      .int8_instructions = int8_instructions,
+      .dot = dot,
+      .rmsnorm = rmsnorm,
+      .rope = rope,
+      .softmax_numerators = softmax_numerators,
+      .silu_mul = silu_mul,
+      .matmul_rows = matmul_rows,
+      .matvec_rows = matvec_rows,
+      .packed_bytes = packed_bytes,
+      .pack = pack,
+      .prepare_input = prepare_input,
+      .matmul_packed = packed_products,
+      .attention = attention,
+      .f32_fma_ops = f32_fma_ops,
+      .int8_dot_ops = int8_peak,
+  };
+}
+
+}  // namespace
+
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable = {
-    .target = Target::QGUARD_TARGET_ENUM,
-    .packed_layout = QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
-    .int8_instructions = QGUARD_INT8_INSTRUCTIONS,
-    .dot = dot,
-    .rmsnorm = rmsnorm,
-    .rope = rope,
-    .softmax_numerators = softmax_numerators,
-    .silu_mul = silu_mul,
-    .matmul_rows = matmul_rows,
-    .matvec_rows = matvec_rows,
-    .packed_bytes = packed_bytes,
-    .pack = pack,
-    .prepare_input = prepare_input,
-    .matmul_packed = matmul_packed,
-    .attention = attention,
-    .f32_fma_ops = f32_fma_ops,
-    .int8_dot_ops = int8_dot_ops,
-};
+const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_INT8_INSTRUCTIONS, matmul_packed, int8_dot_ops);
 
 #if defined(__AVX512F__)
-// Target::kAmx: this build's kernels and panels, with int8 products on AMX tiles where there are 16
-// tokens or more (the pack cache can share its files with the avx512 table: same layout). Its pack
-// and prepare_input stamp their results kAvx512, the build's own target; dispatch.cc restamps them.
+// Target::kAmx: this build's kernels and panels (the pack cache can share its files with the avx512
+// table), with int8 products on AMX tiles where there are 16 tokens or more. Its pack and
+// prepare_input stamp their results kAvx512, the build's own target; dispatch.cc restamps them.
 extern const TargetKernels kAmxTable;
-const TargetKernels kAmxTable = {
-    .target = Target::kAmx,
-    .packed_layout = kTable.packed_layout,
-    .int8_instructions = "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128",
-    .dot = dot,
-    .rmsnorm = rmsnorm,
-    .rope = rope,
-    .softmax_numerators = softmax_numerators,
-    .silu_mul = silu_mul,
-    .matmul_rows = matmul_rows,
-    .matvec_rows = matvec_rows,
-    .packed_bytes = packed_bytes,
-    .pack = pack,
-    .prepare_input = prepare_input,
-    .matmul_packed = matmul_packed_amx,
-    .attention = attention,
-    .f32_fma_ops = f32_fma_ops,
-    .int8_dot_ops = amx_int8_dot_ops,
-};
+const TargetKernels kAmxTable =
+    this_build(Target::kAmx, "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128",
+               matmul_packed_amx, amx_int8_dot_ops);
 #endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET
