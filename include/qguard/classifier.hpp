@@ -8,6 +8,7 @@
 // Every failure is a qguard::Error; no failure is ever reported as a Safe verdict.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -84,6 +85,9 @@ class QGUARD_API Classifier {
   std::vector<std::int32_t> prompt_tokens(const Conversation& conversation) const;
 
   const Options& options() const;
+  // The longest rendered prompt, in bytes, that is tokenized: max_input_tokens × the longest
+  // token × 3 (NFC shrinks text at most threefold). A longer one is input_too_long unread.
+  std::size_t max_prompt_bytes() const;
   const Model& model() const;
   const Tokenizer& tokenizer() const;
 

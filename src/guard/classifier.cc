@@ -214,6 +214,7 @@ std::vector<std::int32_t> Classifier::prompt_tokens(const Conversation& conversa
 }
 
 const Classifier::Options& Classifier::options() const { return state_->options; }
+std::size_t Classifier::max_prompt_bytes() const { return state_->max_prompt_bytes; }
 const Model& Classifier::model() const { return *state_->model; }
 const Tokenizer& Classifier::tokenizer() const { return state_->tokenizer; }
 

@@ -82,6 +82,21 @@ for index, line in enumerate(result.stdout.decode().splitlines()):
     if "error" not in v:
         check(response_raw.fullmatch(v["raw"]) or prompt_raw.fullmatch(v["raw"]), f"reference line {index}: {v['raw']!r}")
 
+# classify bounds a line before reading it whole (6 JSON bytes per text byte of the prompt byte bound,
+# --max-input-tokens × the longest token × 3): an 8 MB line is skipped unread whatever the longest
+# token (up to 400 bytes), a 200 KB one is read and then over the token limit, and the input goes on.
+lines = [{"prompt": "a" * (8 << 20)}, {"prompt": "a " * 100_000}, {"prompt": "hi"}]
+result = run(["classify", "--model", MODEL, "--max-input-tokens", "1024"], "\n".join(json.dumps(l) for l in lines))
+out = [json.loads(l) for l in result.stdout.decode().splitlines()]
+check(len(out) == 3, f"one output line per long input line: {result.stdout[:300]!r} {result.stderr[:300]!r}")
+if len(out) == 3:
+    errors = [o.get("error", {}) for o in out[:2]]
+    check(errors[0].get("code") == "input_too_long" and "skipped unread" in errors[0].get("message", ""),
+          f"an over-long line is input_too_long, unread: {out[0]}")
+    check(errors[1].get("code") == "input_too_long" and "skipped unread" not in errors[1].get("message", ""),
+          f"a long line within the bound is read, then over the token limit: {out[1]}")
+    check(prompt_raw.fullmatch(out[2].get("raw", "")) is not None, f"the line after them is judged: {out[2]}")
+
 # One-shot --text, and a missing model is an error with a non-zero exit.
 result = run(["classify", "--model", MODEL, "--text", "hello"])
 check(result.returncode == 0 and prompt_raw.fullmatch(json.loads(result.stdout)["raw"]) is not None, "classify --text")

@@ -56,6 +56,29 @@ std::string classify_line(const Classifier& classifier, const std::function<Conv
   }
 }
 
+// A JSON string spends at most 6 bytes on one byte of text (\u0000), so a request line longer than
+// this many times the classifier's prompt byte bound cannot hold a prompt it would accept.
+constexpr std::size_t kJsonMostBytesPerTextByte = 6;
+
+// Reads the next line of `in` without its '\n' into `line`, keeping at most `limit` bytes: a longer
+// line is consumed to its end, never held whole. Returns false at the end of the input.
+bool read_line(std::FILE* in, std::size_t limit, std::string& line, bool& too_long) {
+  line.clear();
+  too_long = false;
+  int c = EOF;
+  bool any = false;
+  while ((c = getc_unlocked(in)) != EOF && c != '\n') {
+    any = true;
+    if (line.size() < limit) {
+      line.push_back(static_cast<char>(c));
+    } else {
+      too_long = true;
+    }
+  }
+  if (std::ferror(in)) throw std::runtime_error(fmt::format("cannot read stdin: {}", std::strerror(errno)));
+  return any || c == '\n';
+}
+
 struct ClassifyArgs {
   std::string model;
   std::string mode = "fast";
@@ -73,15 +96,22 @@ void run_classify(const ClassifyArgs& args) {
     write_stdout(classify_line(classifier, [&] { return Conversation{{Role::kUser, *args.text}}; }) + "\n");
     return;
   }
+  const std::size_t max_line_bytes = kJsonMostBytesPerTextByte * classifier.max_prompt_bytes();
+  const Error line_too_long(
+      ErrorCode::kInputTooLong,
+      fmt::format("the input line is longer than {} bytes, more than a conversation within --max-input-tokens {} can "
+                  "take as JSON; it was skipped unread. Send a shorter conversation, or raise --max-input-tokens",
+                  max_line_bytes, options.max_input_tokens));
   simdjson::dom::parser parser;
-  char* buffer = nullptr;
-  std::size_t capacity = 0;
-  for (ssize_t length; (length = getline(&buffer, &capacity, stdin)) >= 0;) {
-    const std::string_view line(buffer, static_cast<std::size_t>(length));
-    if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;  // blank lines carry no request
-    write_stdout(classify_line(classifier, [&] { return conversation_from_line(parser, line); }) + "\n");
+  std::string line;
+  for (bool too_long = false; read_line(stdin, max_line_bytes, line, too_long);) {
+    if (!too_long && line.find_first_not_of(" \t\r\n") == std::string::npos) continue;  // blank lines carry no request
+    auto conversation = [&] {
+      if (too_long) throw line_too_long;
+      return conversation_from_line(parser, line);
+    };
+    write_stdout(classify_line(classifier, conversation) + "\n");
   }
-  std::free(buffer);
 }
 
 }  // namespace
