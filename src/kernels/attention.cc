@@ -92,11 +92,11 @@ void weighted_rows(int r, const float* p, std::size_t p_stride, const float* val
   }
 }
 
-// Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache seen).
+// Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache
+// seen: kRows rows of scores, at most ~0.5 MB at 8192 positions).
 struct Scratch {
-  std::vector<float> queries;   // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
-  std::vector<float> scores;    // [kRows, keys rounded up to kLanes]
-  std::vector<float> gathered;  // the caller's: every kv head's keys_t, then every kv head's values_g
+  std::vector<float> queries;  // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
+  std::vector<float> scores;   // [kRows, keys rounded up to kLanes]
 };
 thread_local Scratch scratch;
 
@@ -185,8 +185,11 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
   }
   const int blocks = (s.tokens * group + kRows - 1) / kRows;
   const std::size_t padded = round_up(s.length, kRows), per_head = padded * s.head_dim;
-  scratch.gathered.resize(2 * per_head * s.kv_heads);
-  float* const keys_t = scratch.gathered.data();
+  // Every kv head's keys_t, then every kv head's values_g: a copy of the whole cache, so it is
+  // this call's (a thread_local copy would stay as large as the longest cache, on every server
+  // thread that ever ran a prompt).
+  std::vector<float> gathered(2 * per_head * s.kv_heads);
+  float* const keys_t = gathered.data();
   float* const values_g = keys_t + per_head * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {
     gather_head(s, keys, values, static_cast<int>(g), padded, keys_t + g * per_head, values_g + g * per_head);

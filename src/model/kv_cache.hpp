@@ -3,6 +3,7 @@
 // copied (or cut back to) before each request continues it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <vector>
 
@@ -12,19 +13,46 @@ namespace qguard::model {
 
 class KvCache {
  public:
+  // Growing reserves whole blocks of this many positions: capacity stays within one block of the
+  // longest length (std::vector's own growth doubles it), and decoding one token at a time
+  // reallocates once per block, not once per token.
+  static constexpr int kGrowthPositions = 64;
+
   explicit KvCache(const Config& config)
       : kv_dim_(config.kv_dim()), keys_(config.num_layers), values_(config.num_layers) {}
 
   int length() const { return length_; }
   int kv_dim() const { return kv_dim_; }
+  // Positions the cache holds room for without reallocating.
+  int capacity() const { return keys_.empty() ? 0 : static_cast<int>(keys_[0].capacity() / kv_dim_); }
 
   // Keeps the first `length` positions (cutting back) or makes room up to `length` (growing; the
   // forward pass fills the new rows). Capacity is kept when cutting back.
   void resize(int length) {
+    const std::size_t size = static_cast<std::size_t>(length) * kv_dim_;
+    const int blocks = (length + kGrowthPositions - 1) / kGrowthPositions;
     for (auto* side : {&keys_, &values_}) {
-      for (auto& layer : *side) layer.resize(static_cast<std::size_t>(length) * kv_dim_);
+      for (auto& layer : *side) {
+        if (size > layer.capacity()) layer.reserve(static_cast<std::size_t>(blocks) * kGrowthPositions * kv_dim_);
+        layer.resize(size);
+      }
     }
     length_ = length;
+  }
+
+  // Gives back the room beyond max(`positions`, length()): a cache kept between requests does not
+  // keep the capacity of the longest one it served.
+  void shrink_capacity(int positions) {
+    const std::size_t keep = static_cast<std::size_t>(std::max(positions, length_)) * kv_dim_;
+    for (auto* side : {&keys_, &values_}) {
+      for (auto& layer : *side) {
+        if (layer.capacity() <= keep) continue;
+        std::vector<float> smaller;
+        smaller.reserve(keep);
+        smaller.assign(layer.begin(), layer.end());
+        layer.swap(smaller);
+      }
+    }
   }
 
   float* keys(int layer) { return keys_[layer].data(); }

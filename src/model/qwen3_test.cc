@@ -122,6 +122,30 @@ TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
   CHECK(relative_diff(row_logits(m, again, 8), fresh_last(joined(prefix, b))) < 1e-5);
 }
 
+TEST_CASE("a KV cache grows by whole blocks and gives back room beyond what it keeps") {
+  const Qwen3 m(testdata("untied_gqa3_f32"), 1, WeightFormat::kAuto);
+  const int vocab = m.config().vocab_size, block = KvCache::kGrowthPositions;
+  KvCache cache = m.new_cache();
+  m.forward(random_ids(3, vocab, 4), cache);
+  CHECK(cache.capacity() == block);
+  for (int i = 0; i < block; ++i) m.forward(random_ids(1, vocab, 5 + i), cache);  // token by token past a block
+  CHECK(cache.length() == block + 3);
+  CHECK(cache.capacity() == 2 * block);  // not doubled from every length reached on the way
+
+  // Cut back to a prefix and shrunk to just above it: the prefix continues as before.
+  KvCache kept = cache;
+  kept.resize(3);
+  kept.shrink_capacity(10);
+  CHECK(kept.length() == 3);
+  CHECK(kept.capacity() == 10);
+  KvCache unshrunk = cache;
+  unshrunk.resize(3);
+  const auto next = random_ids(2, vocab, 99);
+  CHECK(m.forward(next, kept) == m.forward(next, unshrunk));
+  kept.shrink_capacity(1);  // never below the length
+  CHECK(kept.capacity() == 5);
+}
+
 TEST_CASE("logits_of equals the chosen columns of the full projection") {
   const Qwen3 m(testdata("tied_bf16"), 1, WeightFormat::kAuto);
   KvCache cache = m.new_cache();
