@@ -1,8 +1,9 @@
 // Soak test of `qguard serve` (docs/robustness.md; not in CI): for MINUTES, two clients send chat
 // completions and moderations from bench/prompts.jsonl, one request in five hostile (malformed JSON,
 // an unknown role, a forged <|im_end|>, an over-long prompt, an oversized body). The server's
-// resident set (VmRSS of /proc/PID/status) is sampled every 30 s; the summary compares the samples
-// after the first five minutes (warm-up: policy-head caches, allocator arenas).
+// resident set (VmRSS of /proc/PID/status, and RssAnon, its part not backed by files) is sampled
+// every 30 s; the summary compares the samples after the first five minutes (warm-up: policy-head
+// caches, allocator arenas).
 //   node bench/serve_soak.mjs QGUARD MODEL [--minutes 30] [-- extra serve flags]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -30,7 +31,7 @@ const hostile = [
 
 const server = await startServer(qguard, ['--model', model, ...serveFlags]);
 await waitReady(server.url);
-const rssKb = () => Number(fs.readFileSync(`/proc/${server.proc.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)[1]);
+const statusKb = (key) => Number(fs.readFileSync(`/proc/${server.proc.pid}/status`, 'utf8').match(new RegExp(`${key}:\\s+(\\d+)`))[1]);
 const statuses = {};
 let sent = 0;
 const end = Date.now() + minutes * 60_000;
@@ -48,7 +49,8 @@ const client = async (id) => {
 
 const samples = [];
 const sample = () => {
-  samples.push({ minute: (minutes * 60_000 - (end - Date.now())) / 60_000, rss_mb: rssKb() / 1024, requests: sent });
+  samples.push({ minute: (minutes * 60_000 - (end - Date.now())) / 60_000, rss_mb: statusKb('VmRSS') / 1024,
+                 anon_mb: statusKb('RssAnon') / 1024, requests: sent });
   console.log(JSON.stringify(samples.at(-1)));
 };
 sample();
@@ -58,8 +60,12 @@ clearInterval(timer);
 sample();
 await server.stop();
 
-const steady = samples.filter((s) => s.minute >= 5).map((s) => s.rss_mb);
+const summary = (key) => {
+  const steady = samples.filter((s) => s.minute >= 5).map((s) => s[key]);
+  return `first ${steady[0].toFixed(1)} MB, last ${steady.at(-1).toFixed(1)} MB, min ${Math.min(...steady).toFixed(1)} MB, ` +
+         `max ${Math.max(...steady).toFixed(1)} MB over ${steady.length} samples`;
+};
 console.log(`CPU: ${os.cpus()[0].model}, load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 console.log(`${sent} requests in ${minutes} min, statuses ${JSON.stringify(statuses)}`);
-console.log(`RSS after minute 5: first ${steady[0].toFixed(1)} MB, last ${steady.at(-1).toFixed(1)} MB, ` +
-            `min ${Math.min(...steady).toFixed(1)} MB, max ${Math.max(...steady).toFixed(1)} MB over ${steady.length} samples`);
+console.log(`VmRSS after minute 5: ${summary('rss_mb')}`);
+console.log(`RssAnon after minute 5: ${summary('anon_mb')}`);

@@ -4,6 +4,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <exception>
+#include <malloc.h>
 #include <map>
 #include <memory>
 #include <pthread.h>
@@ -24,6 +25,11 @@ struct ServeArgs {
 
 void run_serve(ServeArgs args) {
   args.options.classifier.mode = args.mode == "reference" ? DecodingMode::kReference : DecodingMode::kFast;
+  // glibc gives each allocating thread an arena (up to 8 per core), and each arena keeps the freed
+  // memory of the largest request it served: with dozens of connection threads RSS creeps up by a
+  // request's working memory per arena. Moderations run max_num_seqs at a time, so that many
+  // arenas plus the main one suffice (measured: docs/robustness.md, "Soak").
+  mallopt(M_ARENA_MAX, args.options.max_num_seqs + 1);
   // Signals are taken by one thread (sigwait); every thread started from here on inherits the mask.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
