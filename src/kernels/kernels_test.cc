@@ -295,6 +295,30 @@ TEST_CASE("int8 matmul equals the int8 scheme computed in double, and stays with
   });
 }
 
+TEST_CASE("int8 products of an Inf or NaN are NaN, never a finite number") {
+  const int rows = kPackedRows, cols = kInt8Block + 5, tokens = 4;
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 7);
+  w[2 * cols + 1] = INFINITY;
+  w[5 * cols + cols - 1] = NAN;  // in the last, partial block
+  auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 8);
+  x[1 * cols + 3] = -INFINITY;
+  x[3 * cols + cols - 2] = NAN;
+  for_each_target([&](const TargetKernels& k) {
+    ThreadPool pool(1);
+    const PackedMatrix packed = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
+    std::vector<float> y(static_cast<std::size_t>(tokens) * rows, 0.f);
+    k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), packed, y.data());
+    int wrong = 0;
+    for (int t = 0; t < tokens; ++t) {
+      for (int r = 0; r < rows; ++r) {
+        const bool poisoned = t == 1 || t == 3 || r == 2 || r == 5;
+        wrong += poisoned ? !std::isnan(y[t * rows + r]) : !std::isfinite(y[t * rows + r]);
+      }
+    }
+    CHECK(wrong == 0);
+  });
+}
+
 TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
   if (detected_target() < Target::kAmx) return;  // nothing to compare on this CPU
   const int rows = kPackedRows, cols = 3 * kInt8Block + 10;

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "kernels/target.hpp"
 
@@ -53,18 +54,33 @@ inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
 #endif
 }
 
-// q = round-half-even(v · 127 / max |v|); returns the scale max |v| / 127 (0 for an all-zero span)
-// and Σ q in `sum`.
+// q = round-half-even(v · 127 / max |v|) (all 0 for an all-zero span, and for one so small that
+// 127 / max |v| overflows: below ~3.7e-37); returns the scale max |v| / 127 and Σ q in `sum`. A span
+// holding an Inf or NaN has no int8 form: its scale is NaN (q and sum 0), so every product using it
+// is NaN, as in f32, and never a finite number made from the int32 that NaN converts to.
 float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t& sum) {
-  FloatBatch peak(0.f);
+  FloatBatch peak(0.f), poison(0.f);  // poison: Σ v · 0, NaN exactly when some v is Inf or NaN
   std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, xsimd::abs(FloatBatch::load_unaligned(v + i)));
+  for (; i + kLanes <= n; i += kLanes) {
+    const FloatBatch x = FloatBatch::load_unaligned(v + i);
+    peak = xsimd::max(peak, xsimd::abs(x));
+    poison += x * FloatBatch(0.f);
+  }
   alignas(64) float lanes[kLanes];
   peak.store_aligned(lanes);
   float amax = *std::max_element(lanes, lanes + kLanes);
-  for (; i < n; ++i) amax = std::max(amax, std::abs(v[i]));
+  float poisoned = xsimd::hadd(poison);
+  for (; i < n; ++i) {
+    amax = std::max(amax, std::abs(v[i]));
+    poisoned += v[i] * 0.f;
+  }
+  if (std::isnan(poisoned)) {
+    std::fill(q, q + n, std::int8_t{0});
+    sum = 0;
+    return std::numeric_limits<float>::quiet_NaN();
+  }
 
-  const float inverse = amax > 0.f ? 127.f / amax : 0.f;
+  const float inverse = amax > 0.f && 127.f / amax <= std::numeric_limits<float>::max() ? 127.f / amax : 0.f;
   xsimd::batch<std::int32_t> total(0);
   for (i = 0; i + kLanes <= n; i += kLanes) {
     const auto rounded = xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse));
