@@ -150,12 +150,12 @@ struct CacheLineAllocator {
 template <typename T>
 using Lines = std::vector<T, CacheLineAllocator<T>>;
 
+// Each thread's buffers for one block (thread_local: allocated once, at most ~1 MB at 8192 positions).
 struct Scratch {
   Lines<std::uint16_t> queries;   // [kRows][head_dim] BF16, scaled
   Lines<float> scores;            // [kRows][width]
   Lines<std::uint16_t> p;         // [kRows][width] BF16 numerators, 0 past each row's last key
   Lines<float> sums;              // [kRows][head_dim]
-  Lines<std::uint32_t> gathered;  // every kv head's keys_p, then every kv head's values_p
 };
 thread_local Scratch scratch;
 
@@ -243,8 +243,11 @@ void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, co
   }
   const int blocks = (s.tokens * group + kRows - 1) / kRows;
   const std::size_t padded = round_up(s.length, kPairs), per_head = padded * s.head_dim;  // BF16s per head
-  scratch.gathered.resize(per_head * s.kv_heads);  // two BF16s a word, keys and values
-  std::uint32_t* const keys_p = scratch.gathered.data();
+  // Every kv head's keys_p, then every kv head's values_p (two BF16s a word): a copy of the whole
+  // cache, so it is this call's (kept per thread, it would stay as large as the longest cache on
+  // every thread that ever ran a prompt).
+  Lines<std::uint32_t> gathered(per_head * s.kv_heads);
+  std::uint32_t* const keys_p = gathered.data();
   std::uint32_t* const values_p = keys_p + per_head / 2 * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {
     gather_head(s, keys, values, static_cast<int>(g), padded, keys_p + g * per_head / 2, values_p + g * per_head / 2);
