@@ -80,8 +80,8 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   // row when used, as is BF16 when kF32 asks for f32 everywhere.
   auto row_major = [&](const std::string& name) {
     const io::TensorView& t = checkpoint.get(name, {c.vocab_size, h});
-    const bool decode = t.quantization || t.dtype == DType::kF16 ||
-                        (format == WeightFormat::kF32 && t.dtype != DType::kF32);
+    const bool decode =
+        t.quantization || t.dtype == DType::kF16 || (format == WeightFormat::kF32 && t.dtype != DType::kF32);
     w.matrix_bytes += t.nbytes;
     return RowMatrix(t, decode);
   };

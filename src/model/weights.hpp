@@ -19,7 +19,6 @@
 
 namespace qguard::model {
 
-
 struct LayerWeights {
   std::vector<float> input_norm, q_norm, k_norm, post_attention_norm;
   kernels::PackedMatrix q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj;
@@ -29,7 +28,7 @@ struct Weights {
   RowMatrix embed_tokens, lm_head;  // lm_head is the embedding when tied
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
-  std::size_t matrix_bytes = 0;  // bytes of matrix storage used for compute (the embedding's in the file)
+  std::size_t matrix_bytes = 0;              // bytes of matrix storage used for compute (the embedding's in the file)
   std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
   std::string pack_cache_status;             // ModelInfo::pack_cache
 };
