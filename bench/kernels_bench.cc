@@ -125,15 +125,19 @@ int main(int argc, char** argv) {
         }
       }
     }
-    for (const auto& [tokens, length] : {std::pair{1, 370}, std::pair{170, 370}}) {
-      const AttentionShape shape{16, 8, 128, tokens, length};
-      std::vector<float> q(std::size_t(tokens) * 16 * 128, 0.1f), kv(std::size_t(length) * 8 * 128, 0.2f),
-          out(q.size());
-      double flops = 0;
-      for (int t = 0; t < tokens; ++t) flops += 4.0 * 16 * 128 * (length - tokens + t + 1);
-      const double seconds = median_seconds(budget, [&] { k.attention(pool, shape, q.data(), kv.data(), kv.data(), out.data()); });
-      fmt::print("  attention, {:3} tokens over {}: {:6.3f} ms  {:6.1f} GFLOP/s  {:5.1f}% of the f32 peak\n", tokens,
-                 length, seconds * 1e3, flops / seconds / 1e9, 100 * flops / seconds / f32_peak);
+    for (const auto& [tokens, length] : {std::pair{1, 370}, std::pair{125, 375}, std::pair{170, 370}}) {
+      for (bool bf16 : {false, true}) {  // f32 operands (the exact path), BF16 ones (int8 weights)
+        const AttentionShape shape{16, 8, 128, tokens, length, bf16};
+        std::vector<float> q(std::size_t(tokens) * 16 * 128, 0.1f), kv(std::size_t(length) * 8 * 128, 0.25f),
+            out(q.size());
+        double flops = 0;
+        for (int t = 0; t < tokens; ++t) flops += 4.0 * 16 * 128 * (length - tokens + t + 1);
+        const double seconds =
+            median_seconds(budget, [&] { k.attention(pool, shape, q.data(), kv.data(), kv.data(), out.data()); });
+        fmt::print("  attention {}, {:3} tokens over {}: {:6.3f} ms  {:6.1f} GFLOP/s  {:5.1f}% of the f32 peak\n",
+                   bf16 ? "bf16" : "f32 ", tokens, length, seconds * 1e3, flops / seconds / 1e9,
+                   100 * flops / seconds / f32_peak);
+      }
     }
   }
   return 0;

@@ -16,11 +16,12 @@ namespace qguard {
 // is widened on the fly; F16 is widened to f32 at load); with kAuto, kF32 and kBF16 computation is
 // f32, the reference path. kInt8 quantizes the layer matrices at load (one scale per output row) and
 // the activations on the fly (one scale per token and 64 inputs), summing products exactly in
-// int32: about half the memory traffic of BF16 and twice the arithmetic rate on AVX2, at the cost of
-// small deviations from the reference (`qguard bench --weights int8` reports them). The embedding
-// and lm_head stay in the file, whatever their type: rows in other encodings than F32/BF16 are
-// decoded exactly when used. Block-quantized GGUF layer matrices are decoded at load: kAuto holds
-// them as int8; kF32 holds them decoded exactly.
+// int32, with attention on BF16 operands: about half the memory traffic of BF16 and twice the
+// arithmetic rate on AVX2, at the cost of small deviations from the reference (`qguard bench
+// --weights int8` reports them; docs/model.md, "The int8 scheme"). The embedding and lm_head stay
+// in the file, whatever their type: rows in other encodings than F32/BF16 are decoded exactly when
+// used. Block-quantized GGUF layer matrices are decoded at load: kAuto holds them as int8; kF32
+// holds them decoded exactly.
 enum class WeightFormat { kAuto, kF32, kBF16, kInt8 };
 
 struct ModelInfo {

@@ -1,4 +1,4 @@
-// AMX tile instructions for the AVX-512 kernel build, used only where cpu.cc found AMX-INT8 and the
+// AMX tile instructions for the AVX-512 kernel build, used only where cpu.cc found AMX-INT8/BF16 and the
 // OS granted the tile state (Target::kAmx). Written as inline assembly: the instructions need no
 // compiler flag, and each statement tells the compiler what memory it touches (GCC 12's own
 // _tile_stored omits that, so later loads of the stored tile could be moved before it).
@@ -57,6 +57,12 @@ inline void store(void* base, std::size_t stride) {
 template <int kC, int kA, int kB>
 inline void dot_signed_unsigned() {
   __asm__ volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(kC), "i"(kA), "i"(kB));
+}
+
+// C[m][n] += Σ_{i<2k} A[m][i] · B[i/2][2n + i%2]: BF16 products, f32 sums.
+template <int kC, int kA, int kB>
+inline void dot_bf16() {
+  __asm__ volatile("tdpbf16ps %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(kC), "i"(kA), "i"(kB));
 }
 
 }  // namespace qguard::kernels::QGUARD_TARGET::amx

@@ -9,6 +9,8 @@
 //   scores   s[row][key] = q[row] · k[key] / sqrt(head_dim), kLanes keys per vector;
 //   softmax  per row over the keys it sees (causal), the others get 0;
 //   values   out[row] = Σ_key p[row][key] · v[key], a few rows and head_dim vectors at a time.
+// With shape.bf16 the scaled queries and the numerators p are rounded to BF16 first: the products
+// of BF16 values are exact in f32, so these f32 multiply-adds give what BF16 hardware would.
 #include <cmath>
 #include <vector>
 
@@ -92,9 +94,16 @@ void weighted_rows(int r, const float* p, std::size_t p_stride, const float* val
   }
 }
 
+// dst[d] = src[d] · scale for d < head_dim, rounded to BF16 when `bf16`.
+void scale_query(const float* src, int head_dim, float scale, bool bf16, float* dst) {
+  for (int d = 0; d < head_dim; ++d) dst[d] = src[d] * scale;
+  if (bf16) round_to_bf16(dst, head_dim);
+}
+
 // Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache seen).
 struct Scratch {
-  std::vector<float> queries;   // [head_dim, kRows]: the block's rows, transposed, scaled by 1/sqrt(head_dim)
+  std::vector<float> query;     // [head_dim]: one query row, scaled by 1/sqrt(head_dim)
+  std::vector<float> queries;   // [head_dim, kRows]: the block's rows so scaled, transposed
   std::vector<float> scores;    // [kRows, keys rounded up to kLanes]
   std::vector<float> gathered;  // the caller's: every kv head's keys_t, then every kv head's values_g
 };
@@ -113,7 +122,9 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   scratch.queries.assign(static_cast<std::size_t>(kRows) * hd, 0.f);
   for (int i = 0; i < rows; ++i) {
     const float* src = q + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
-    for (int d = 0; d < hd; ++d) scratch.queries[d * kRows + i] = src[d] * scale;
+    scratch.query.resize(hd);
+    scale_query(src, hd, scale, s.bf16, scratch.query.data());
+    for (int d = 0; d < hd; ++d) scratch.queries[d * kRows + i] = scratch.query[d];
   }
   const int keys_seen = p0 + token_of(rows - 1) + 1;
   const std::size_t width = round_up(keys_seen, kRows);
@@ -139,6 +150,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     float* row = &scratch.scores[i * width];
     const int visible = p0 + token_of(i) + 1;
     inverse[i] = 1.f / softmax_numerators(row, visible);
+    if (s.bf16) round_to_bf16(row, visible);
     std::fill(row + visible, row + width, 0.f);
   }
 
@@ -162,12 +174,15 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
   const std::size_t offset = static_cast<std::size_t>(kv_head) * hd;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
   scores.resize(s.length);
+  scratch.query.resize(hd);
+  const float* query = scratch.query.data();
   for (int t = 0; t < s.tokens; ++t) {
     for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
-      const float* query = q + t * q_stride + static_cast<std::size_t>(head) * hd;
+      scale_query(q + t * q_stride + static_cast<std::size_t>(head) * hd, hd, scale, s.bf16, scratch.query.data());
       const int visible = p0 + t + 1;
-      for (int k = 0; k < visible; ++k) scores[k] = scale * dot(query, keys + k * kv_stride + offset, hd);
+      for (int k = 0; k < visible; ++k) scores[k] = dot(query, keys + k * kv_stride + offset, hd);
       const float inverse = 1.f / softmax_numerators(scores.data(), visible);
+      if (s.bf16) round_to_bf16(scores.data(), visible);
       float* dst = out + t * q_stride + static_cast<std::size_t>(head) * hd;
       weighted_rows(1, scores.data(), 0, values + offset, kv_stride, visible, hd, &inverse, &dst);
     }

@@ -61,7 +61,7 @@ Target detect() {
   const bool avx512 = bit(leaf7.ebx, 16) && bit(leaf7.ebx, 17) && bit(leaf7.ebx, 28) && bit(leaf7.ebx, 30) &&
                       bit(leaf7.ebx, 31) && bit(leaf7.ecx, 11);  // F, DQ, CD, BW, VL, VNNI
   if (!avx512 || !zmm_state) return Target::kAvx2;
-  const bool amx = bit(leaf7.edx, 24) && bit(leaf7.edx, 25);  // AMX-TILE, AMX-INT8
+  const bool amx = bit(leaf7.edx, 24) && bit(leaf7.edx, 25) && bit(leaf7.edx, 22);  // AMX-TILE, -INT8, -BF16
   const bool tile_state = (state & 0x60000) == 0x60000;        // tile configuration and data
   return amx && tile_state && amx_granted() ? Target::kAmx : Target::kAvx512;
 }

@@ -37,6 +37,7 @@ void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, floa
 }
 void rope(float* z, const float* cos, const float* sin, std::size_t half) { active_kernels().rope(z, cos, sin, half); }
 void silu_mul(float* gate, const float* up, std::size_t n) { active_kernels().silu_mul(gate, up, n); }
+void round_to_bf16(float* x, std::size_t n) { active_kernels().round_to_bf16(x, n); }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
   active_kernels().matmul_rows(pool, x, tokens, w, y);

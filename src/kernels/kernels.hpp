@@ -21,6 +21,8 @@ void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, floa
 void rope(float* z, const float* cos, const float* sin, std::size_t half);
 // gate[i] = silu(gate[i]) * up[i].
 void silu_mul(float* gate, const float* up, std::size_t n);
+// x[i] = x[i] rounded to the nearest BF16 value, ties to even (f32_to_bf16), kept as f32.
+void round_to_bf16(float* x, std::size_t n);
 
 // ---- Products with row-major matrices (the embedding-sized lm_head, read in place)
 

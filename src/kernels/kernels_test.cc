@@ -334,32 +334,56 @@ TEST_CASE("one prepared input serves several products, as separate products woul
 
 namespace {
 
-// Causal grouped-query attention in double, straight from its definition.
-std::vector<float> naive_attention(const AttentionShape& s, const std::vector<float>& q, const std::vector<float>& keys,
-                                   const std::vector<float>& values) {
+float round_bf16(double x) { return bf16_to_f32(f32_to_bf16(static_cast<float>(x))); }
+
+// Causal grouped-query attention in double, straight from its definition; with s.bf16, with the
+// operands rounded as AttentionShape::bf16 says. A softmax numerator within float32 noise of a BF16
+// rounding tie may round either way in the kernel: `slack` bounds what that can change.
+struct ExpectedAttention {
+  std::vector<float> out;
+  std::vector<double> slack;
+};
+ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<float>& q, const std::vector<float>& keys,
+                                  const std::vector<float>& values) {
   const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
-  std::vector<float> out(static_cast<std::size_t>(s.tokens) * s.heads * hd);
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  ExpectedAttention expected{std::vector<float>(static_cast<std::size_t>(s.tokens) * s.heads * hd),
+                             std::vector<double>(static_cast<std::size_t>(s.tokens) * s.heads * hd)};
   for (int t = 0; t < s.tokens; ++t) {
     for (int j = 0; j < s.heads; ++j) {
       const int g = j / group, visible = p0 + t + 1;
       const float* qv = &q[(static_cast<std::size_t>(t) * s.heads + j) * hd];
-      std::vector<double> score(visible);
+      std::vector<double> score(visible), tie(visible, 0.0);
       double peak = -INFINITY, total = 0;
       for (int k = 0; k < visible; ++k) {
         double dot = 0;
-        for (int d = 0; d < hd; ++d) dot += double(qv[d]) * keys[(static_cast<std::size_t>(k) * s.kv_heads + g) * hd + d];
-        score[k] = dot / std::sqrt(double(hd));
+        for (int d = 0; d < hd; ++d) {
+          const double query = s.bf16 ? round_bf16(qv[d] * scale) : qv[d] / std::sqrt(double(hd));
+          dot += query * keys[(static_cast<std::size_t>(k) * s.kv_heads + g) * hd + d];
+        }
+        score[k] = dot;
         peak = std::max(peak, score[k]);
       }
-      for (double& v : score) total += (v = std::exp(v - peak));
+      for (int k = 0; k < visible; ++k) {
+        const double e = std::exp(score[k] - peak);
+        total += e;
+        score[k] = s.bf16 ? round_bf16(e) : e;
+        if (s.bf16) tie[k] = std::abs(round_bf16(e * (1 + 1e-6)) - round_bf16(e * (1 - 1e-6)));
+      }
       for (int d = 0; d < hd; ++d) {
-        double sum = 0;
-        for (int k = 0; k < visible; ++k) sum += score[k] * values[(static_cast<std::size_t>(k) * s.kv_heads + g) * hd + d];
-        out[(static_cast<std::size_t>(t) * s.heads + j) * hd + d] = static_cast<float>(sum / total);
+        double sum = 0, slack = 0;
+        for (int k = 0; k < visible; ++k) {
+          const double value = values[(static_cast<std::size_t>(k) * s.kv_heads + g) * hd + d];
+          sum += score[k] * value;
+          slack += tie[k] * std::abs(value);
+        }
+        const std::size_t at = (static_cast<std::size_t>(t) * s.heads + j) * hd + d;
+        expected.out[at] = static_cast<float>(sum / total);
+        expected.slack[at] = slack / total;
       }
     }
   }
-  return out;
+  return expected;
 }
 
 }  // namespace
@@ -367,29 +391,69 @@ std::vector<float> naive_attention(const AttentionShape& s, const std::vector<fl
 TEST_CASE("attention matches the causal grouped-query formula, over a cached prefix and without one") {
   // heads, kv heads, head_dim, tokens, cached length: GQA 2:1 (0.6B), 4:1 (4B/8B), no grouping,
   // a head_dim that is not a multiple of any SIMD width, decode steps over a long cache (few query
-  // rows take the direct path, more the gathered one; which depends on the target's width).
-  const std::vector<AttentionShape> shapes = {{4, 2, 128, 9, 9},   {8, 2, 128, 5, 40}, {3, 3, 64, 17, 30},
-                                              {6, 2, 20, 4, 11},   {2, 1, 128, 1, 300}, {4, 2, 8, 33, 33},
-                                              {8, 4, 64, 2, 50},   {16, 8, 128, 1, 7}};
-  for (const AttentionShape& s : shapes) {
-    CAPTURE(s.heads);
-    CAPTURE(s.kv_heads);
-    CAPTURE(s.head_dim);
-    CAPTURE(s.tokens);
-    CAPTURE(s.length);
-    const auto q = random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, 70);
-    const auto keys = random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, 71);
-    const auto values = random_vector(keys.size(), 72);
-    const auto expected = naive_attention(s, q, keys, values);
-    for_each_target([&](const TargetKernels& k) {
-      for (int threads : {1, 3}) {
-        ThreadPool pool(threads);
-        std::vector<float> out(expected.size(), NAN);
-        k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
-        CHECK(max_abs_diff(out, expected) < 1e-5);
+  // rows take the direct path, more the gathered one; which depends on the target's width); 0.6B's
+  // own shape over a policy-sized prefix (the AMX target's tiles take it with BF16 operands).
+  const std::vector<AttentionShape> shapes = {{4, 2, 128, 9, 9},   {8, 2, 128, 5, 40},   {3, 3, 64, 17, 30},
+                                              {6, 2, 20, 4, 11},   {2, 1, 128, 1, 300},  {4, 2, 8, 33, 33},
+                                              {8, 4, 64, 2, 50},   {16, 8, 128, 1, 7},   {16, 8, 128, 21, 230},
+                                              {4, 1, 96, 13, 45}, {2, 2, 32, 40, 40}};
+  for (AttentionShape s : shapes) {
+    for (bool bf16 : {false, true}) {
+      s.bf16 = bf16;
+      CAPTURE(s.heads);
+      CAPTURE(s.kv_heads);
+      CAPTURE(s.head_dim);
+      CAPTURE(s.tokens);
+      CAPTURE(s.length);
+      CAPTURE(s.bf16);
+      const auto q = random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, 70);
+      auto keys = random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, 71);
+      auto values = random_vector(keys.size(), 72);
+      if (bf16) {  // the caller's part: a cache of BF16 values
+        for (float& x : keys) x = round_bf16(x);
+        for (float& x : values) x = round_bf16(x);
       }
-    });
+      const auto expected = naive_attention(s, q, keys, values);
+      for_each_target([&](const TargetKernels& k) {
+        for (int threads : {1, 3}) {
+          ThreadPool pool(threads);
+          std::vector<float> out(expected.out.size(), NAN);
+          k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
+          bool within = true;
+          for (std::size_t i = 0; i < out.size(); ++i) {
+            within = within && std::abs(double(out[i]) - expected.out[i]) <= 1e-5 + expected.slack[i];
+          }
+          CHECK(within);
+          if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, q,
+                                                            keys, values).out) > 1e-6);  // it does round
+        }
+      });
+    }
   }
+}
+
+TEST_CASE("round_to_bf16 rounds like f32_to_bf16, ties to even, NaN kept") {
+  auto x = random_vector(1000, 80);
+  x[3] = 1.f + 0x1p-8f;      // a tie: down to the even 1
+  x[4] = 1.f + 3 * 0x1p-8f;  // a tie: up to the even 1 + 2^-6
+  x[5] = NAN;
+  x[6] = -INFINITY;
+  for_each_target([&](const TargetKernels& k) {
+    for (std::size_t n : {std::size_t{1}, std::size_t{17}, x.size()}) {
+      std::vector<float> rounded(x.begin(), x.begin() + n);
+      k.round_to_bf16(rounded.data(), n);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (std::isnan(x[i])) {
+          CHECK(std::isnan(rounded[i]));
+        } else {
+          CHECK(rounded[i] == bf16_to_f32(f32_to_bf16(x[i])));
+        }
+      }
+    }
+    std::vector<float> ties{1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f};
+    k.round_to_bf16(ties.data(), ties.size());
+    CHECK(ties == std::vector<float>{1.f, 1.f + 0x1p-6f});
+  });
 }
 
 TEST_CASE("a layer input is refused by a matrix it was not prepared for") {

@@ -70,6 +70,7 @@ void rope(float* z, const float* cos, const float* sin, std::size_t half);
 // In place: x = exp(x - max); returns the sum (n > 0). Softmax is x / that sum.
 float softmax_numerators(float* x, std::size_t n);
 void silu_mul(float* gate, const float* up, std::size_t n);
+void round_to_bf16(float* x, std::size_t n);
 
 // matmul.cc
 void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);
@@ -95,6 +96,11 @@ double amx_int8_dot_ops(PeakClock::time_point deadline);
 // attention.cc
 void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
                float* out);
+#if defined(__AVX512F__)
+// attention_amx.cc: Target::kAmx's, BF16 products (shape.bf16) on AMX tiles, the rest as attention().
+void attention_amx(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys,
+                   const float* values, float* out);
+#endif
 
 // peaks.cc
 double f32_fma_ops(PeakClock::time_point deadline);

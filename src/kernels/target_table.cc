@@ -19,6 +19,7 @@ namespace {
 // This build's table, served as `target` with its own packed products and int8 peak loop.
 constexpr TargetKernels this_build(Target target, std::string_view int8_instructions,
                                    void (*packed_products)(ThreadPool&, const LayerInput&, const PackedMatrix&, float*),
+                                   decltype(TargetKernels::attention) attention,
                                    double (*int8_peak)(PeakClock::time_point)) {
   return {
       .target = target,
@@ -29,6 +30,7 @@ constexpr TargetKernels this_build(Target target, std::string_view int8_instruct
       .rope = rope,
       .softmax_numerators = softmax_numerators,
       .silu_mul = silu_mul,
+      .round_to_bf16 = round_to_bf16,
       .matmul_rows = matmul_rows,
       .matvec_rows = matvec_rows,
       .packed_bytes = packed_bytes,
@@ -45,7 +47,7 @@ constexpr TargetKernels this_build(Target target, std::string_view int8_instruct
 
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_INT8_INSTRUCTIONS, matmul_packed, int8_dot_ops);
+const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_INT8_INSTRUCTIONS, matmul_packed, attention, int8_dot_ops);
 
 #if defined(__AVX512F__)
 // Target::kAmx: this build's kernels and panels (the pack cache can share its files with the avx512
@@ -54,7 +56,7 @@ const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_INT8_
 extern const TargetKernels kAmxTable;
 const TargetKernels kAmxTable =
     this_build(Target::kAmx, "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128",
-               matmul_packed_amx, amx_int8_dot_ops);
+               matmul_packed_amx, attention_amx, amx_int8_dot_ops);
 #endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET

@@ -85,8 +85,16 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
       }
     }
 
+    // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the
+    // cache keeps this layer's keys and values rounded.
+    const bool bf16_attention = w.q_proj.packing == kernels::Packing::kInt8;
+    if (bf16_attention) {
+      kernels::round_to_bf16(k, static_cast<std::size_t>(T) * c.kv_dim());
+      kernels::round_to_bf16(v, static_cast<std::size_t>(T) * c.kv_dim());
+    }
+
     // Causal grouped-query attention over the cached positions and these, then the output projection.
-    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, T, cache.length()};
+    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, T, cache.length(), bf16_attention};
     kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
     kernels::matmul(pool_, attn.data(), T, w.o_proj, h.data());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];

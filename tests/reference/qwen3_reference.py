@@ -12,6 +12,9 @@ With an Int8Scheme (--int8) every layer matrix product follows qguard's document
 (include/qguard/model.hpp, docs/performance.md) instead: weights quantized per output row, inputs per
 token and per INT8_BLOCK of them, both symmetric in [-127, 127] with scale max|v| / 127 and q =
 round-half-even(v * (127 / max|v|)) in float32; the integer products are summed exactly and scaled.
+Its attention multiplies BF16 operands: keys and values, the queries times 1/sqrt(head_dim) (in
+float32) and the softmax numerators exp(s - max) are rounded to BF16 (nearest, ties to even) before
+their products; the numerators' sum is not rounded.
 """
 import argparse
 import json
@@ -193,20 +196,33 @@ def silu(x):
     return x / (1.0 + np.exp(-x))
 
 
-def attention(q, k, v):
-    """Causal grouped-query attention. q: [T, nh, hd]; k, v: [T, nkv, hd] -> [T, nh * hd]."""
+def round_bf16(x):
+    """x rounded to the nearest BF16 value (the upper half of a float32), ties to even, as float64."""
+    bits = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return rounded.astype(np.uint32).view(np.float32).astype(np.float64)
+
+
+def attention(q, k, v, bf16=False):
+    """Causal grouped-query attention. q: [T, nh, hd]; k, v: [T, nkv, hd] -> [T, nh * hd].
+    With bf16, the int8 scheme's: BF16 operands (see the module's docstring)."""
     T, nh, hd = q.shape
     group = nh // k.shape[1]
     future = np.triu(np.ones((T, T), dtype=bool), k=1)
+    if bf16:
+        scale = np.float32(1) / np.sqrt(np.float32(hd))
+        q, k, v = round_bf16(q.astype(np.float32) * scale), round_bf16(k), round_bf16(v)
     out = np.empty((T, nh, hd))
     for j in range(nh):
         kv = j // group
-        scores = q[:, j, :] @ k[:, kv, :].T / math.sqrt(hd)  # [T query, T key]
+        scores = q[:, j, :] @ k[:, kv, :].T  # [T query, T key]
+        if not bf16:
+            scores /= math.sqrt(hd)
         scores[future] = -np.inf
         scores -= scores.max(axis=1, keepdims=True)
         weights = np.exp(scores)
-        weights /= weights.sum(axis=1, keepdims=True)
-        out[:, j, :] = weights @ v[:, kv, :]
+        total = weights.sum(axis=1, keepdims=True)
+        out[:, j, :] = (round_bf16(weights) if bf16 else weights) @ v[:, kv, :] / total
     return out.reshape(T, nh * hd)
 
 
@@ -258,7 +274,8 @@ def decoder_layer(x, ckpt, cfg, layer, int8=None):
     q = rmsnorm(q, ckpt.tensor(p + "self_attn.q_norm.weight", (hd,)), cfg.eps)
     k = rmsnorm(k, ckpt.tensor(p + "self_attn.k_norm.weight", (hd,)), cfg.eps)
     q, k = rope(q, positions, cfg.rope_theta), rope(k, positions, cfg.rope_theta)
-    x = x + linear(attention(q, k, v), ckpt.tensor(p + "self_attn.o_proj.weight", (H, nh * hd)), int8)
+    x = x + linear(attention(q, k, v, bf16=int8 is not None), ckpt.tensor(p + "self_attn.o_proj.weight", (H, nh * hd)),
+                   int8)
 
     h = rmsnorm(x, ckpt.tensor(p + "post_attention_layernorm.weight", (H,)), cfg.eps)
     gate = linear(h, ckpt.tensor(p + "mlp.gate_proj.weight", (I, H)), int8)

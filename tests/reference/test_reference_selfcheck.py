@@ -244,6 +244,21 @@ class BuildingBlocksTest(unittest.TestCase):
         self.assertGreater(np.abs(got - h @ w.T).max(), 0)  # it does quantize
         self.assertLess(scheme.min_margin, 0.5)
 
+    def test_bf16_rounding_by_hand(self):
+        # BF16 keeps 7 fraction bits: near 1 its step is 2^-7. Halfway cases go to the even neighbour.
+        u = 2.0 ** -8
+        values = [1 + u, 1 + 3 * u, 1 + u + 2.0 ** -20, -(1 + 3 * u), 3.0, 2.0 ** -130]
+        np.testing.assert_array_equal(ref.round_bf16(values), [1.0, 1 + 4 * u, 1 + 2 * u, -(1 + 4 * u), 3.0, 2.0 ** -130])
+
+    def test_bf16_attention_stays_close_to_exact_attention(self):
+        rng = np.random.default_rng(5)
+        q, k, v = rng.standard_normal((6, 4, 32)), rng.standard_normal((6, 2, 32)), rng.standard_normal((6, 2, 32))
+        exact, rounded = ref.attention(q, k, v), ref.attention(q, k, v, bf16=True)
+        self.assertLess(np.abs(rounded - exact).max(), 0.05)
+        self.assertGreater(np.abs(rounded - exact).max(), 0)  # it does round
+        # The first position sees itself only: its output is its value, rounded.
+        np.testing.assert_array_equal(rounded[0].reshape(4, 32)[0], ref.round_bf16(v[0, 0]))
+
     def test_rope_is_identity_at_position_zero(self):
         z = np.random.default_rng(0).standard_normal((1, 3, 8))
         np.testing.assert_array_equal(ref.rope(z, [0], 1e6), z)

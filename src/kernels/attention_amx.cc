@@ -1,0 +1,264 @@
+// Attention with BF16 products on AMX tiles (Target::kAmx, shape.bf16: the int8 weights' attention).
+//
+// The same blocks as attention.cc — one kv head and 16 query rows (token × query head of the
+// group), every key the block's last row sees — but both products are tile products of BF16 pairs
+// with f32 sums (TDPBF16PS):
+//   scores  S[16 rows][16 keys] = Σ over head_dim in 32s: Q[rows][32 dims] · K-pairs[16 dim pairs][16 keys];
+//   values  O[16 rows][16 dims] = Σ over keys in 32s: P[rows][32 keys] · V-pairs[16 key pairs][16 dims].
+// A tile's second operand holds pairs: row i is, for each of its 16 columns, the two values of
+// inputs 2i and 2i + 1. So each kv head's keys are gathered as [dim pair][key][2] and its values
+// as [key pair][dim][2], in BF16; the values the caller cached are BF16 already (round_to_bf16), so
+// the conversion is exact, and so is every BF16 product. Softmax stays in f32 between the two.
+#include <cmath>
+#include <new>
+#include <vector>
+
+#include "kernels/amx_tiles.hpp"
+#include "kernels/target.hpp"
+
+namespace qguard::kernels::QGUARD_TARGET {
+namespace {
+
+constexpr int kRows = 16;      // query rows per block: a tile's rows
+constexpr int kKeyGroup = 16;  // keys per score tile
+constexpr int kPairs = 32;     // BF16 inputs per tile row (16 pairs)
+constexpr amx::TileConfig kConfig = amx::full_tiles(8);
+
+std::size_t round_up(int n, int multiple) { return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple; }
+
+// Rounds 16 floats to BF16 (nearest, ties to even; inputs are finite).
+__m256i to_bf16(__m512 v) {
+  const __m512i bits = _mm512_castps_si512(v);
+  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
+}
+
+// rows[i] becomes column i: a 16 × 16 transpose of 32-bit words, through 32-bit, 64-bit and 128-bit
+// interleaves.
+void transpose16(__m512i rows[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 16; i += 2) {
+    a[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
+    a[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // b[g + m]: in each 128-bit lane L, rows g .. g + 3 of column 4L + m
+    b[g] = _mm512_unpacklo_epi64(a[g], a[g + 2]);
+    b[g + 1] = _mm512_unpackhi_epi64(a[g], a[g + 2]);
+    b[g + 2] = _mm512_unpacklo_epi64(a[g + 1], a[g + 3]);
+    b[g + 3] = _mm512_unpackhi_epi64(a[g + 1], a[g + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {  // column 4L + m gathers lane L of b[m], b[4 + m], b[8 + m], b[12 + m]
+    const __m512i x0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), x1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xee);
+    const __m512i y0 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44),
+                  y1 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xee);
+    rows[m] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    rows[4 + m] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
+    rows[8 + m] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    rows[12 + m] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
+  }
+}
+
+// One kv head's keys and values as the tiles' second operands, each 32-bit word a BF16 pair, zero
+// from `length` to `padded` (the cached floats are BF16 values already: their upper halves are exact):
+//   keys_p[(d / 2) · padded + k] = (keys[k, kv_head, d], keys[k, kv_head, d + 1]) for even d;
+//   values_p[(k / 2) · head_dim + d] = (values[k, kv_head, d], values[k + 1, kv_head, d]) for even k.
+void gather_head(const AttentionShape& s, const float* keys, const float* values, int kv_head, std::size_t padded,
+                 std::uint32_t* keys_p, std::uint32_t* values_p) {
+  const int hd = s.head_dim, length = s.length;
+  const std::size_t stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
+  // 16 floats at `p` (zero past the cache) as bits.
+  auto bits = [&](const float* base, std::size_t k, int d) {
+    return k < static_cast<std::size_t>(length) ? _mm512_castps_si512(_mm512_loadu_ps(base + k * stride + offset + d))
+                                                : _mm512_setzero_si512();
+  };
+
+  // Keys: per 16 keys and 32 dims, each key's 16 pairs (the upper halves of its 32 floats), transposed.
+  alignas(64) static constexpr std::uint16_t kUpperHalves[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
+                                                                 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
+                                                                 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
+  const __m512i upper_halves = _mm512_load_si512(kUpperHalves);
+  for (std::size_t k0 = 0; k0 < padded; k0 += kKeyGroup) {
+    for (int d0 = 0; d0 < hd; d0 += kPairs) {
+      __m512i rows[16];
+      for (int i = 0; i < 16; ++i) {
+        rows[i] = _mm512_permutex2var_epi16(bits(keys, k0 + i, d0), upper_halves, bits(keys, k0 + i, d0 + 16));
+      }
+      transpose16(rows);
+      for (int j = 0; j < 16; ++j) _mm512_storeu_si512(keys_p + (d0 / 2 + j) * padded + k0, rows[j]);
+    }
+  }
+
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  for (std::size_t k = 0; k < padded; k += 2) {
+    for (int d = 0; d < hd; d += 16) {
+      const __m512i pair =
+          _mm512_or_si512(_mm512_srli_epi32(bits(values, k, d), 16), _mm512_and_si512(bits(values, k + 1, d), high));
+      _mm512_storeu_si512(values_p + (k / 2) * hd + d, pair);
+    }
+  }
+}
+
+// C = Σ_{i < steps} A_i · B_i for kColumns (2 or 4) tiles of 16 columns summed in tiles kC0 .. kC0 +
+// kColumns - 1 (independent sums: a chain of products into one tile would wait on each), A_i in
+// tile 4 and the B tiles in 5–7: A_i is 32 BF16s per row at a + 32 i (rows a_stride bytes apart);
+// B_i's column tile j is 16 BF16 pairs per row at b + i · b_step + 16 j (rows b_stride bytes apart);
+// C's rows go c_stride bytes apart.
+template <int kC0, int kColumns>
+void tile_products(int steps, const std::uint16_t* a, std::size_t a_stride, const std::uint32_t* b, std::size_t b_step,
+                   std::size_t b_stride, float* c, std::size_t c_stride) {
+  static_assert((kColumns == 4 && kC0 == 0) || (kColumns == 2 && (kC0 == 0 || kC0 == 2)));
+  constexpr int kB0 = kC0 == 2 ? 7 : 5, kB1 = kC0 == 2 ? 5 : 6;  // the other pair of sums' B tiles differ
+  amx::zero<kC0>();
+  amx::zero<kC0 + 1>();
+  if constexpr (kColumns == 4) {
+    amx::zero<2>();
+    amx::zero<3>();
+  }
+  for (int i = 0; i < steps; ++i, a += kPairs, b += b_step) {
+    amx::load<4>(a, a_stride);
+    amx::load<kB0>(b, b_stride);
+    amx::dot_bf16<kC0, 4, kB0>();
+    amx::load<kB1>(b + 16, b_stride);
+    amx::dot_bf16<kC0 + 1, 4, kB1>();
+    if constexpr (kColumns == 4) {
+      amx::load<7>(b + 32, b_stride);
+      amx::dot_bf16<2, 4, 7>();
+      amx::load<5>(b + 48, b_stride);
+      amx::dot_bf16<3, 4, 5>();
+    }
+  }
+  amx::store<kC0>(c, c_stride);
+  amx::store<kC0 + 1>(c + 16, c_stride);
+  if constexpr (kColumns == 4) {
+    amx::store<2>(c + 32, c_stride);
+    amx::store<3>(c + 48, c_stride);
+  }
+}
+
+// Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+  bool operator==(const CacheLineAllocator&) const = default;
+};
+template <typename T>
+using Lines = std::vector<T, CacheLineAllocator<T>>;
+
+// Each thread's buffers for one block (thread_local: allocated once, at most ~1 MB at 8192 positions).
+struct Scratch {
+  Lines<std::uint16_t> queries;   // [kRows][head_dim] BF16, scaled
+  Lines<float> scores;            // [kRows][width]
+  Lines<std::uint16_t> p;         // [kRows][width] BF16 numerators, 0 past each row's last key
+  Lines<float> sums;              // [kRows][head_dim]
+};
+thread_local Scratch scratch;
+
+void attend_block(const AttentionShape& s, int kv_head, int first_row, const float* q, const std::uint32_t* keys_p,
+                  std::size_t padded, const std::uint32_t* values_p, float* out) {
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
+  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd;
+  const int rows = std::min(kRows, s.tokens * group - first_row);
+  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
+  auto token_of = [&](int i) { return (first_row + i) / group; };
+  auto head_of = [&](int i) { return kv_head * group + (first_row + i) % group; };
+
+  scratch.queries.assign(static_cast<std::size_t>(kRows) * hd, 0);
+  for (int i = 0; i < rows; ++i) {
+    const float* src = q + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    for (int d = 0; d < hd; d += 16) {
+      const __m256i scaled = to_bf16(_mm512_mul_ps(_mm512_loadu_ps(src + d), _mm512_set1_ps(scale)));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(&scratch.queries[i * hd + d]), scaled);
+    }
+  }
+  const int keys_seen = p0 + token_of(rows - 1) + 1;
+  const std::size_t width = round_up(keys_seen, kPairs);  // <= padded
+  scratch.scores.resize(kRows * width);
+  scratch.p.resize(kRows * width);
+  scratch.sums.resize(static_cast<std::size_t>(kRows) * hd);
+
+  // Scores, 32 keys at a time, in tiles 0–1 and 2–3 by turns: one pair's sums are stored while the
+  // other's products run.
+  const std::size_t query_bytes = hd * sizeof(std::uint16_t), key_row_bytes = padded * sizeof(std::uint32_t);
+  const std::size_t key_step = (kPairs / 2) * padded, score_bytes = width * sizeof(float);
+  for (std::size_t k0 = 0; k0 < width; k0 += 2 * kPairs) {
+    tile_products<0, 2>(hd / kPairs, scratch.queries.data(), query_bytes, keys_p + k0, key_step, key_row_bytes,
+                        &scratch.scores[k0], score_bytes);
+    if (k0 + kPairs < width) {
+      tile_products<2, 2>(hd / kPairs, scratch.queries.data(), query_bytes, keys_p + k0 + kPairs, key_step,
+                          key_row_bytes, &scratch.scores[k0 + kPairs], score_bytes);
+    }
+  }
+
+  // Softmax numerators of the keys each row sees, as BF16; 1 / Σ is applied to the sums.
+  alignas(64) float inverse[kRows] = {};
+  for (int i = 0; i < kRows; ++i) {
+    float* row = &scratch.scores[i * width];
+    std::uint16_t* p = &scratch.p[i * width];
+    const int visible = i < rows ? p0 + token_of(i) + 1 : 0;
+    if (visible > 0) inverse[i] = 1.f / softmax_numerators(row, visible);
+    for (int k = 0; k < static_cast<int>(width); k += 16) {
+      const __mmask16 seen = visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
+      const __m512 numerators = _mm512_maskz_loadu_ps(seen, row + k);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + k), to_bf16(numerators));
+    }
+  }
+
+  // Sums of the values, 64 dims at a time (a head_dim's last 32 alone).
+  const std::size_t p_bytes = width * sizeof(std::uint16_t), value_row_bytes = hd * sizeof(std::uint32_t);
+  const std::size_t value_step = (kPairs / 2) * hd, sum_bytes = hd * sizeof(float);
+  const int key_steps = static_cast<int>(width / kPairs);
+  for (int d0 = 0; d0 < hd; d0 += 2 * kPairs) {
+    if (hd - d0 >= 2 * kPairs) {
+      tile_products<0, 4>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes,
+                          &scratch.sums[d0], sum_bytes);
+    } else {
+      tile_products<0, 2>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes,
+                          &scratch.sums[d0], sum_bytes);
+    }
+  }
+  for (int i = 0; i < rows; ++i) {
+    float* dst = out + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    const __m512 factor = _mm512_set1_ps(inverse[i]);
+    for (int d = 0; d < hd; d += 16) {
+      _mm512_storeu_ps(dst + d, _mm512_mul_ps(_mm512_loadu_ps(&scratch.sums[i * hd + d]), factor));
+    }
+  }
+}
+
+}  // namespace
+
+void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys, const float* values,
+                   float* out) {
+  const int group = s.heads / s.kv_heads;
+  // Tiles pay for blocks of rows (not a decode step's few) with whole 32-input tile rows of head_dim.
+  if (!s.bf16 || s.tokens * group <= kRows / 2 || s.head_dim % kPairs != 0) {
+    attention(pool, s, q, keys, values, out);
+    return;
+  }
+  const int blocks = (s.tokens * group + kRows - 1) / kRows;
+  const std::size_t padded = round_up(s.length, kPairs), per_head = padded * s.head_dim;  // BF16s per head
+  // Every kv head's keys_p, then every kv head's values_p (two BF16s a word): a copy of the whole
+  // cache, so it is this call's (kept per thread, it would stay as large as the longest cache on
+  // every thread that ever ran a prompt).
+  Lines<std::uint32_t> gathered(per_head * s.kv_heads);
+  std::uint32_t* const keys_p = gathered.data();
+  std::uint32_t* const values_p = keys_p + per_head / 2 * s.kv_heads;
+  pool.parallel_for(s.kv_heads, [&](std::size_t g) {
+    gather_head(s, keys, values, static_cast<int>(g), padded, keys_p + g * per_head / 2, values_p + g * per_head / 2);
+  });
+  pool.parallel_for(static_cast<std::size_t>(s.kv_heads) * blocks, [&](std::size_t task) {
+    const int kv_head = static_cast<int>(task) / blocks, block = static_cast<int>(task) % blocks;
+    amx::configure(kConfig);
+    attend_block(s, kv_head, block * kRows, q, keys_p + kv_head * per_head / 2, padded,
+                 values_p + kv_head * per_head / 2, out);
+    amx::release();
+  });
+}
+
+}  // namespace qguard::kernels::QGUARD_TARGET
