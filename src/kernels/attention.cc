@@ -71,7 +71,7 @@ void weighted_sum(const float* p, std::size_t p_stride, const float* value, std:
 }
 
 // dst[j][d] = scale[j] · Σ_k p[j · p_stride + k] · value[k · stride + d] for d < head_dim and j < r,
-// r being kValueRows or 1: kChunks vectors of head_dim at a time, a head_dim that is not a multiple of
+// r being kValueRows, 2 or 1: kChunks vectors of head_dim at a time, a head_dim that is not a multiple of
 // kChunks · kLanes finished in scalar code.
 void weighted_rows(int r, const float* p, std::size_t p_stride, const float* value, std::size_t stride, int keys,
                    int head_dim, const float* scale, float* const* dst) {
@@ -81,6 +81,8 @@ void weighted_rows(int r, const float* p, std::size_t p_stride, const float* val
     for (int j = 0; j < r; ++j) at[j] = dst[j] + d;
     if (r == kValueRows) {
       weighted_sum<kValueRows, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
+    } else if (r == 2) {
+      weighted_sum<2, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
     } else {
       weighted_sum<1, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
     }
@@ -102,7 +104,7 @@ void scale_query(const float* src, int head_dim, float scale, bool bf16, float* 
 
 // Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache seen).
 struct Scratch {
-  std::vector<float> query;     // [head_dim]: one query row, scaled by 1/sqrt(head_dim)
+  std::vector<float> query;     // one query row (attend_rows: all its rows), scaled by 1/sqrt(head_dim)
   std::vector<float> queries;   // [head_dim, kRows]: the block's rows so scaled, transposed
   std::vector<float> scores;    // [kRows, keys rounded up to kLanes]
   std::vector<float> gathered;  // the caller's: every kv head's keys_t, then every kv head's values_g
@@ -164,28 +166,42 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   }
 }
 
-// The few query rows of one kv head that a decode step has, straight from the cache: the rows are
-// too few to pay for gathering the head's keys and values, which are read just once here.
+// The few query rows of one kv head that a decode step has (row i: token i / group, query head
+// kv_head · group + i % group), straight from the cache: the rows are too few to pay for gathering the
+// head's keys and values; each key and each value is read once for all of them.
 void attend_rows(const AttentionShape& s, int kv_head, const float* q, const float* keys, const float* values,
                  float* out) {
-  std::vector<float>& scores = scratch.scores;
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
+  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens, rows = s.tokens * group;
   const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd, kv_stride = static_cast<std::size_t>(s.kv_heads) * hd;
-  const std::size_t offset = static_cast<std::size_t>(kv_head) * hd;
+  const std::size_t offset = static_cast<std::size_t>(kv_head) * hd, length = s.length;
   const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  scores.resize(s.length);
-  scratch.query.resize(hd);
-  const float* query = scratch.query.data();
-  for (int t = 0; t < s.tokens; ++t) {
-    for (int head = kv_head * group; head < (kv_head + 1) * group; ++head) {
-      scale_query(q + t * q_stride + static_cast<std::size_t>(head) * hd, hd, scale, s.bf16, scratch.query.data());
-      const int visible = p0 + t + 1;
-      for (int k = 0; k < visible; ++k) scores[k] = dot(query, keys + k * kv_stride + offset, hd);
-      const float inverse = 1.f / softmax_numerators(scores.data(), visible);
-      if (s.bf16) round_to_bf16(scores.data(), visible);
-      float* dst = out + t * q_stride + static_cast<std::size_t>(head) * hd;
-      weighted_rows(1, scores.data(), 0, values + offset, kv_stride, visible, hd, &inverse, &dst);
-    }
+  auto visible = [&](int i) { return p0 + i / group + 1; };
+  auto dst_of = [&](int i) { return out + (i / group) * q_stride + static_cast<std::size_t>(kv_head * group + i % group) * hd; };
+
+  scratch.query.resize(static_cast<std::size_t>(rows) * hd);
+  for (int i = 0; i < rows; ++i) {
+    const float* src = q + (i / group) * q_stride + static_cast<std::size_t>(kv_head * group + i % group) * hd;
+    scale_query(src, hd, scale, s.bf16, &scratch.query[i * hd]);
+  }
+  scratch.scores.resize(rows * length);
+  for (std::size_t k = 0; k < length; ++k) {
+    const float* key = keys + k * kv_stride + offset;
+    for (int i = 0; i < rows; ++i) scratch.scores[i * length + k] = dot(&scratch.query[i * hd], key, hd);
+  }
+  alignas(64) float inverse[kRows];
+  for (int i = 0; i < rows; ++i) {
+    float* row = &scratch.scores[i * length];
+    inverse[i] = 1.f / softmax_numerators(row, visible(i));
+    if (s.bf16) round_to_bf16(row, visible(i));
+    std::fill(row + visible(i), row + length, 0.f);
+  }
+  for (int i = 0; i < rows;) {
+    const int r = rows - i >= kValueRows ? kValueRows : rows - i >= 2 ? 2 : 1;
+    float* dst[kValueRows];
+    for (int j = 0; j < r; ++j) dst[j] = dst_of(i + j);
+    weighted_rows(r, &scratch.scores[i * length], length, values + offset, kv_stride, visible(i + r - 1), hd,
+                  inverse + i, dst);
+    i += r;
   }
 }
 
