@@ -18,9 +18,10 @@ namespace qguard {
 // the activations on the fly (one scale per token and 64 inputs), summing products exactly in
 // int32, with attention on BF16 operands: about half the memory traffic of BF16 and twice the
 // arithmetic rate on AVX2, at the cost of small deviations from the reference (`qguard bench
-// --weights int8` reports them; docs/model.md, "The int8 scheme"). The embedding
-// and lm_head stay as in the file. Block-quantized GGUF matrices are decoded at load: kAuto holds
-// layer matrices as int8 and the embedding / lm_head as BF16; kF32 holds everything decoded exactly.
+// --weights int8` reports them; docs/model.md, "The int8 scheme"). The embedding and lm_head stay
+// in the file, whatever their type: rows in other encodings than F32/BF16 are decoded exactly when
+// used. Block-quantized GGUF layer matrices are decoded at load: kAuto holds them as int8; kF32
+// holds them decoded exactly.
 enum class WeightFormat { kAuto, kF32, kBF16, kInt8 };
 
 struct ModelInfo {

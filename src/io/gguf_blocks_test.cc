@@ -2,6 +2,7 @@
 // (tests/gguf/gguf_format.py, written from the format description) of the same random blocks.
 #include "io/gguf_blocks.hpp"
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -35,4 +36,25 @@ TEST_CASE("every tensor type decodes bit for bit as the reference decodes it") {
     }
   }
   CHECK(types == std::set<std::string_view>{"F32", "F16", "BF16", "Q4_0", "Q8_0", "Q4_K", "Q5_K", "Q6_K"});
+}
+
+TEST_CASE("F16 decodes every one of the 65,536 bit patterns as IEEE binary16 defines it") {
+  std::vector<std::uint16_t> patterns(65536);
+  for (std::size_t i = 0; i < patterns.size(); ++i) patterns[i] = static_cast<std::uint16_t>(i);
+  std::vector<float> got(patterns.size());
+  qguard::io::dequantize(qguard::io::GgmlType::kF16, reinterpret_cast<const std::byte*>(patterns.data()),
+                         patterns.size(), got.data());
+  for (std::size_t i = 0; i < patterns.size(); ++i) {
+    const int exponent = static_cast<int>(i >> 10) & 0x1f, mantissa = static_cast<int>(i) & 0x3ff;
+    const float magnitude = exponent == 0    ? std::ldexp(static_cast<float>(mantissa), -24)
+                            : exponent == 31 ? (mantissa ? NAN : INFINITY)
+                                             : std::ldexp(static_cast<float>(1024 + mantissa), exponent - 25);
+    const float expected = (i & 0x8000) ? -magnitude : magnitude;
+    CAPTURE(i);
+    if (std::isnan(expected)) {
+      REQUIRE(std::isnan(got[i]));
+    } else {
+      REQUIRE(std::memcmp(&got[i], &expected, sizeof expected) == 0);  // the sign of zero too
+    }
+  }
 }

@@ -5,18 +5,19 @@
 namespace qguard::kernels {
 
 float f16_to_f32(std::uint16_t bits) {
-  const int sign = bits >> 15;
-  const int exponent = (bits >> 10) & 0x1f;
-  const int mantissa = bits & 0x3ff;
-  float magnitude;
-  if (exponent == 0) {
-    magnitude = std::ldexp(static_cast<float>(mantissa), -24);  // subnormal
-  } else if (exponent == 31) {
-    magnitude = mantissa ? NAN : INFINITY;
-  } else {
-    magnitude = std::ldexp(static_cast<float>(mantissa | 0x400), exponent - 25);
+  // Bit moves, not ldexp: the embedding's F16 rows are widened at every use (model/row_matrix.hpp).
+  const std::uint32_t sign = static_cast<std::uint32_t>(bits & 0x8000) << 16;
+  const std::uint32_t exponent = (bits >> 10) & 0x1f, mantissa = bits & 0x3ff;
+  if (exponent == 0) {  // zero or subnormal: mantissa · 2^-24, exact in f32
+    const float magnitude = static_cast<float>(mantissa) * 0x1p-24f;
+    return sign ? -magnitude : magnitude;
   }
-  return sign ? -magnitude : magnitude;
+  // Infinity and NaN keep an all-ones exponent; normals are rebiased from 15 to 127.
+  const std::uint32_t f32_exponent = exponent == 31 ? 255 : exponent + 112;
+  const std::uint32_t out = sign | (f32_exponent << 23) | (mantissa << 13);
+  float value;
+  std::memcpy(&value, &out, sizeof value);
+  return value;
 }
 
 std::uint16_t f32_to_bf16(float value) {

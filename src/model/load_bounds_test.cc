@@ -64,7 +64,7 @@ extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) {
 
 TEST_CASE("Model::load allocates at most twice the checkpoint's bytes, 2 MiB per layer matrix and a fixed amount") {
   // Thread stacks are not heap; this covers the config, headers, names, norms, packed matrices and
-  // widened copies, and the thread pool's bookkeeping.
+  // the thread pool's bookkeeping.
   constexpr std::size_t kFixedBytes = std::size_t{1} << 20, kPanelRounding = std::size_t{2} << 20;
   using qguard::WeightFormat;
   for (const char* name :

@@ -58,7 +58,7 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   std::vector<float> x(static_cast<std::size_t>(T) * H), h(x.size());
   std::vector<float> q(static_cast<std::size_t>(T) * c.q_dim()), attn(q.size());
   std::vector<float> gate(static_cast<std::size_t>(T) * c.intermediate_size), up(gate.size());
-  for (int t = 0; t < T; ++t) kernels::copy_row(weights_.embed_tokens, ids[t], &x[t * H]);
+  for (int t = 0; t < T; ++t) weights_.embed_tokens.copy_row(ids[t], &x[t * H]);
 
   cache.resize(p0 + T);
   for (int l = 0; l < c.num_layers; ++l) {
@@ -113,14 +113,14 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
 
 std::vector<float> Qwen3::logits(const float* hidden, int rows) const {
   std::vector<float> out(static_cast<std::size_t>(rows) * config_.vocab_size);
-  kernels::matmul(pool_, hidden, rows, weights_.lm_head, out.data());
+  weights_.lm_head.matmul(pool_, hidden, rows, out.data());
   return out;
 }
 
 std::vector<float> Qwen3::logits_of(const float* hidden, std::span<const std::int32_t> tokens) const {
   check_token_ids(tokens, config_.vocab_size);
   std::vector<float> out(tokens.size());
-  kernels::matvec_rows(hidden, weights_.lm_head, tokens.data(), static_cast<int>(tokens.size()), out.data());
+  weights_.lm_head.matvec_rows(hidden, tokens.data(), static_cast<int>(tokens.size()), out.data());
   return out;
 }
 

@@ -6,11 +6,9 @@
 #include <charconv>
 #include <set>
 #include <string_view>
-#include <type_traits>
 
 #include <fmt/format.h>
 
-#include "kernels/convert.hpp"
 #include "qguard/error.hpp"
 
 namespace qguard::model {
@@ -27,27 +25,6 @@ kernels::Packing held_packing(WeightFormat wanted, const io::TensorView& file) {
   }
   if (file.quantization) return kernels::Packing::kInt8;
   return file.dtype == DType::kBF16 ? kernels::Packing::kBF16 : kernels::Packing::kF32;
-}
-
-// `t` decoded to f32 (T = float) or rounded on to BF16 bits (T = std::uint16_t), chunks of rows
-// spread over `pool`.
-template <typename T>
-std::vector<T> decode_rows(const io::TensorView& t, kernels::ThreadPool& pool) {
-  const auto rows = static_cast<std::size_t>(t.shape[0]), cols = static_cast<std::size_t>(t.shape[1]);
-  std::vector<T> out(rows * cols);
-  constexpr std::size_t kChunkRows = 1024;
-  pool.parallel_for((rows + kChunkRows - 1) / kChunkRows, [&](std::size_t chunk) {
-    std::vector<float> row(cols);
-    for (std::size_t r = chunk * kChunkRows; r < std::min(rows, (chunk + 1) * kChunkRows); ++r) {
-      if constexpr (std::is_same_v<T, float>) {
-        io::read_values(t, r * cols, cols, &out[r * cols]);
-      } else {
-        io::read_values(t, r * cols, cols, row.data());
-        for (std::size_t c = 0; c < cols; ++c) out[r * cols + c] = kernels::f32_to_bf16(row[c]);
-      }
-    }
-  });
-  return out;
 }
 
 kernels::MatrixView view(const io::TensorView& t) {
@@ -99,22 +76,14 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   Weights w;
   const int h = c.hidden_size;
 
-  // Kernels read F32 and BF16 rows in place from the mapping; F16 is widened, and kF32 asks for
-  // f32 everywhere. Block-quantized rows are decoded once, to BF16 unless kF32 asks for f32.
+  // Kernels read F32 and BF16 rows in place from the mapping; other encodings are decoded row by
+  // row when used, as is BF16 when kF32 asks for f32 everywhere.
   auto row_major = [&](const std::string& name) {
     const io::TensorView& t = checkpoint.get(name, {c.vocab_size, h});
-    kernels::MatrixView m{DType::kF32, t.data, c.vocab_size, h};
-    if (t.quantization && format != WeightFormat::kF32) {
-      m = {DType::kBF16, w.dequantized.emplace_back(decode_rows<std::uint16_t>(t, pool)).data(), m.rows, m.cols};
-      checkpoint.release(t);  // the decoded copy is what is read from now on
-    } else if (t.quantization || t.dtype == DType::kF16 || (format == WeightFormat::kF32 && t.dtype != DType::kF32)) {
-      m = {DType::kF32, w.widened.emplace_back(decode_rows<float>(t, pool)).data(), m.rows, m.cols};
-      checkpoint.release(t);
-    } else {
-      m = view(t);
-    }
-    w.matrix_bytes += static_cast<std::size_t>(m.rows) * m.cols * dtype_size(m.dtype);
-    return m;
+    const bool decode =
+        t.quantization || t.dtype == DType::kF16 || (format == WeightFormat::kF32 && t.dtype != DType::kF32);
+    w.matrix_bytes += t.nbytes;
+    return RowMatrix(t, decode);
   };
   w.embed_tokens = row_major("model.embed_tokens.weight");
   // A tied checkpoint may still carry lm_head.weight (equal to the embedding); the embedding is used.

@@ -1,7 +1,7 @@
 // The weights of a Qwen3 checkpoint, checked against the config. Layer matrices are packed once at
 // load into the layout of the matrix-product kernel (kernels/packed_matmul.hpp) in the dtype they
-// are held in; the embedding (and an untied lm_head) are used in place from the memory-mapped file,
-// row by row (block-quantized ones are decoded once). Norm vectors are copied to f32.
+// are held in; the embedding (and an untied lm_head) are read in place from the memory-mapped file,
+// whatever their encoding (row_matrix.hpp). Norm vectors are copied to f32.
 #pragma once
 
 #include <cstdint>
@@ -14,10 +14,10 @@
 #include "kernels/thread_pool.hpp"
 #include "model/config.hpp"
 #include "model/pack_cache.hpp"
+#include "model/row_matrix.hpp"
 #include "qguard/model.hpp"
 
 namespace qguard::model {
-
 
 struct LayerWeights {
   std::vector<float> input_norm, q_norm, k_norm, post_attention_norm;
@@ -25,12 +25,10 @@ struct LayerWeights {
 };
 
 struct Weights {
-  kernels::MatrixView embed_tokens, lm_head;  // lm_head aliases embed_tokens when tied
+  RowMatrix embed_tokens, lm_head;  // lm_head is the embedding when tied
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
-  std::vector<std::vector<float>> widened;  // f32 copies of embedding / lm_head when held as f32
-  std::vector<std::vector<std::uint16_t>> dequantized;  // BF16 copies of block-quantized embedding / lm_head
-  std::size_t matrix_bytes = 0;             // bytes of matrix storage used for compute
+  std::size_t matrix_bytes = 0;              // bytes of matrix storage used for compute (the embedding's in the file)
   std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
   std::string pack_cache_status;             // ModelInfo::pack_cache
 };

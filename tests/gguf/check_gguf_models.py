@@ -3,8 +3,11 @@
 
     check_gguf_models.py QGUARD FIXTURE_DIR reference   each quantized model: `--weights f32` logits against
                                                         qwen3_reference.py on the reference's decoding of its
-                                                        weights (bound 5e-5 of the largest logit), and the
-                                                        default (int8 layer matrices) within DEFAULT_BOUND
+                                                        weights (bound 5e-5 of the largest logit); `--weights
+                                                        int8` against the reference's int8 scheme on the same
+                                                        weights (the same bound: the embedding and lm_head
+                                                        are decoded exactly, as in the f32 path); the default
+                                                        (int8 layer matrices) within DEFAULT_BOUND
     check_gguf_models.py QGUARD FIXTURE_DIR identical   one model as BF16 safetensors and as BF16 GGUF: the
                                                         same logits, bit for bit, with every --weights; a
                                                         quantized GGUF the same through the pack cache
@@ -31,10 +34,14 @@ import gguf_format as g  # noqa: E402
 import make_gguf_fixtures  # noqa: E402
 
 F32_BOUND = 5e-5  # as the safetensors comparisons (tests/CMakeLists.txt)
-# The default path holds layer matrices as int8 (one scale per row, activations per 64 inputs) and a
-# quantized embedding as BF16: measured ratios are 3.0e-2 to 3.8e-2 on these models, 1.4e-6 for F16
-# (held as f32). A wrongly decoded matrix gives ratios near 1.
+# The default path holds quantized layer matrices as int8 (one scale per row, activations per 64
+# inputs) against the reference's f32: measured ratios are 3.0e-2 to 3.8e-2 on these models, 1.4e-6
+# for F16 (held as f32). A wrongly decoded matrix gives ratios near 1.
 DEFAULT_BOUND = 0.1
+# Seeds of the 3 token ids of the int8 comparison (few ids: every activation is a chance of a tie):
+# the first whose activations all stay clear of an int8 rounding tie (check_logits.INT8_TIE_MARGIN)
+# in the reference is used, so float32 noise cannot decide a rounding.
+INT8_SEEDS = range(5, 65)
 failures = []
 
 
@@ -61,6 +68,15 @@ def reference(qguard, out):
         default = check_logits.check(qguard, model, ids, reference_dir=decoded)
         check(default["max_abs_diff"] <= DEFAULT_BOUND * default["max_abs_ref"],
               f"{name}: default weights ratio {default['ratio']:.2e}")
+        for seed in INT8_SEEDS:
+            int8_ids = np.random.default_rng(seed).integers(0, 1000, 3).tolist()
+            int8 = check_logits.check(qguard, model, int8_ids, int8=True, reference_dir=decoded)
+            if int8["int8_min_margin"] >= check_logits.INT8_TIE_MARGIN:
+                break
+        check(int8["int8_min_margin"] >= check_logits.INT8_TIE_MARGIN and
+              int8["max_abs_diff"] <= F32_BOUND * int8["max_abs_ref"],
+              f"{name}: --weights int8 against the reference's int8 scheme, ratio {int8['ratio']:.2e} "
+              f"(ids of seed {seed}, closest rounding {int8['int8_min_margin']:.1e} from a tie)")
 
 
 def identical(qguard, out):
