@@ -14,6 +14,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/query_rows.hpp"
 #include "kernels/target.hpp"
 
 namespace qguard::kernels::QGUARD_TARGET {
@@ -102,6 +103,18 @@ void scale_query(const float* src, int head_dim, float scale, bool bf16, float* 
   if (bf16) round_to_bf16(dst, head_dim);
 }
 
+// Rows of scores (row i at scores + i · width) become softmax numerators over the keys each row sees
+// (rounded to BF16 with s.bf16), 0 past them; inverse[i] = 1 / their sum, applied with the values.
+void softmax_rows(const AttentionShape& s, const QueryRows& block, float* scores, std::size_t width, float* inverse) {
+  for (int i = 0; i < block.rows; ++i) {
+    float* row = scores + i * width;
+    const int visible = block.visible(i);
+    inverse[i] = 1.f / softmax_numerators(row, visible);
+    if (s.bf16) round_to_bf16(row, visible);
+    std::fill(row + visible, row + width, 0.f);
+  }
+}
+
 // Each thread's buffers (thread_local, so they are allocated once and grow to the longest cache
 // seen: a few rows of scores, at most ~0.5 MB at 8192 positions).
 struct Scratch {
@@ -113,22 +126,15 @@ thread_local Scratch scratch;
 
 void attend_block(const AttentionShape& s, int kv_head, int first_row, const float* q, const float* keys_t,
                   std::size_t padded, const float* values_g, float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
-  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd;
-  const int rows = std::min(kRows, s.tokens * group - first_row);
-  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-
-  // Row i of the block is token (first_row + i) / group, query head kv_head · group + (first_row + i) % group.
-  auto token_of = [&](int i) { return (first_row + i) / group; };
-  auto head_of = [&](int i) { return kv_head * group + (first_row + i) % group; };
+  const QueryRows block(s, kv_head, first_row, kRows);
+  const int hd = s.head_dim, rows = block.rows;
   scratch.queries.assign(static_cast<std::size_t>(kRows) * hd, 0.f);
+  scratch.query.resize(hd);
   for (int i = 0; i < rows; ++i) {
-    const float* src = q + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
-    scratch.query.resize(hd);
-    scale_query(src, hd, scale, s.bf16, scratch.query.data());
+    scale_query(q + block.offset(i), hd, block.scale, s.bf16, scratch.query.data());
     for (int d = 0; d < hd; ++d) scratch.queries[d * kRows + i] = scratch.query[d];
   }
-  const int keys_seen = p0 + token_of(rows - 1) + 1;
+  const int keys_seen = block.visible(rows - 1);
   const std::size_t width = round_up(keys_seen, kRows);
   scratch.scores.resize(kRows * width);
 
@@ -146,60 +152,42 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     for (int i = 0; i < kRows; ++i) acc[i].store_unaligned(&scratch.scores[i * width + k0]);
   }
 
-  // Softmax over the keys each row sees; 1 / Σ is applied with the values.
   alignas(64) float inverse[kRows];
-  for (int i = 0; i < rows; ++i) {
-    float* row = &scratch.scores[i * width];
-    const int visible = p0 + token_of(i) + 1;
-    inverse[i] = 1.f / softmax_numerators(row, visible);
-    if (s.bf16) round_to_bf16(row, visible);
-    std::fill(row + visible, row + width, 0.f);
-  }
+  softmax_rows(s, block, scratch.scores.data(), width, inverse);
 
   // out[row] = Σ_k p[row][k] · V[k] · inverse[row], kValueRows rows at a time.
   for (int i = 0; i < rows;) {
     const int r = rows - i >= kValueRows ? kValueRows : 1;
     float* dst[kValueRows];
-    for (int j = 0; j < r; ++j) dst[j] = out + token_of(i + j) * q_stride + static_cast<std::size_t>(head_of(i + j)) * hd;
+    for (int j = 0; j < r; ++j) dst[j] = out + block.offset(i + j);
     weighted_rows(r, &scratch.scores[i * width], width, values_g, hd, keys_seen, hd, inverse + i, dst);
     i += r;
   }
 }
 
-// The few query rows of one kv head that a decode step has (row i: token i / group, query head
-// kv_head · group + i % group), straight from the cache: the rows are too few to pay for gathering the
-// head's keys and values; each key and each value is read once for all of them.
+// The few query rows of one kv head that a decode step has, straight from the cache: the rows are
+// too few to pay for gathering the head's keys and values; each key and each value is read once for
+// all of them.
 void attend_rows(const AttentionShape& s, int kv_head, const float* q, const float* keys, const float* values,
                  float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens, rows = s.tokens * group;
-  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd, kv_stride = static_cast<std::size_t>(s.kv_heads) * hd;
-  const std::size_t offset = static_cast<std::size_t>(kv_head) * hd, length = s.length;
-  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  auto visible = [&](int i) { return p0 + i / group + 1; };
-  auto dst_of = [&](int i) { return out + (i / group) * q_stride + static_cast<std::size_t>(kv_head * group + i % group) * hd; };
-
+  const QueryRows all(s, kv_head, 0, kRows);
+  const int hd = s.head_dim, rows = all.rows;
+  const std::size_t kv_stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
+  const std::size_t length = s.length;
   scratch.query.resize(static_cast<std::size_t>(rows) * hd);
-  for (int i = 0; i < rows; ++i) {
-    const float* src = q + (i / group) * q_stride + static_cast<std::size_t>(kv_head * group + i % group) * hd;
-    scale_query(src, hd, scale, s.bf16, &scratch.query[i * hd]);
-  }
+  for (int i = 0; i < rows; ++i) scale_query(q + all.offset(i), hd, all.scale, s.bf16, &scratch.query[i * hd]);
   scratch.scores.resize(rows * length);
   for (std::size_t k = 0; k < length; ++k) {
     const float* key = keys + k * kv_stride + offset;
     for (int i = 0; i < rows; ++i) scratch.scores[i * length + k] = dot(&scratch.query[i * hd], key, hd);
   }
   alignas(64) float inverse[kRows];
-  for (int i = 0; i < rows; ++i) {
-    float* row = &scratch.scores[i * length];
-    inverse[i] = 1.f / softmax_numerators(row, visible(i));
-    if (s.bf16) round_to_bf16(row, visible(i));
-    std::fill(row + visible(i), row + length, 0.f);
-  }
+  softmax_rows(s, all, scratch.scores.data(), length, inverse);
   for (int i = 0; i < rows;) {
     const int r = rows - i >= kValueRows ? kValueRows : rows - i >= 2 ? 2 : 1;
     float* dst[kValueRows];
-    for (int j = 0; j < r; ++j) dst[j] = dst_of(i + j);
-    weighted_rows(r, &scratch.scores[i * length], length, values + offset, kv_stride, visible(i + r - 1), hd,
+    for (int j = 0; j < r; ++j) dst[j] = out + all.offset(i + j);
+    weighted_rows(r, &scratch.scores[i * length], length, values + offset, kv_stride, all.visible(i + r - 1), hd,
                   inverse + i, dst);
     i += r;
   }

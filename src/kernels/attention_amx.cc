@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/amx_tiles.hpp"
+#include "kernels/query_rows.hpp"
 #include "kernels/target.hpp"
 
 namespace qguard::kernels::QGUARD_TARGET {
@@ -152,31 +153,26 @@ using Lines = std::vector<T, CacheLineAllocator<T>>;
 
 // Each thread's buffers for one block (thread_local: allocated once, at most ~1 MB at 8192 positions).
 struct Scratch {
-  Lines<std::uint16_t> queries;   // [kRows][head_dim] BF16, scaled
-  Lines<float> scores;            // [kRows][width]
-  Lines<std::uint16_t> p;         // [kRows][width] BF16 numerators, 0 past each row's last key
-  Lines<float> sums;              // [kRows][head_dim]
+  Lines<std::uint16_t> queries;  // [kRows][head_dim] BF16, scaled
+  Lines<float> scores;           // [kRows][width]
+  Lines<std::uint16_t> p;        // [kRows][width] BF16 numerators, 0 past each row's last key
+  Lines<float> sums;             // [kRows][head_dim]
 };
 thread_local Scratch scratch;
 
 void attend_block(const AttentionShape& s, int kv_head, int first_row, const float* q, const std::uint32_t* keys_p,
                   std::size_t padded, const std::uint32_t* values_p, float* out) {
-  const int group = s.heads / s.kv_heads, hd = s.head_dim, p0 = s.length - s.tokens;
-  const std::size_t q_stride = static_cast<std::size_t>(s.heads) * hd;
-  const int rows = std::min(kRows, s.tokens * group - first_row);
-  const float scale = 1.f / std::sqrt(static_cast<float>(hd));
-  auto token_of = [&](int i) { return (first_row + i) / group; };
-  auto head_of = [&](int i) { return kv_head * group + (first_row + i) % group; };
-
+  const QueryRows block(s, kv_head, first_row, kRows);
+  const int hd = s.head_dim, rows = block.rows;
   scratch.queries.assign(static_cast<std::size_t>(kRows) * hd, 0);
   for (int i = 0; i < rows; ++i) {
-    const float* src = q + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    const float* src = q + block.offset(i);
     for (int d = 0; d < hd; d += 16) {
-      const __m256i scaled = to_bf16(_mm512_mul_ps(_mm512_loadu_ps(src + d), _mm512_set1_ps(scale)));
+      const __m256i scaled = to_bf16(_mm512_mul_ps(_mm512_loadu_ps(src + d), _mm512_set1_ps(block.scale)));
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(&scratch.queries[i * hd + d]), scaled);
     }
   }
-  const int keys_seen = p0 + token_of(rows - 1) + 1;
+  const int keys_seen = block.visible(rows - 1);
   const std::size_t width = round_up(keys_seen, kPairs);  // <= padded
   scratch.scores.resize(kRows * width);
   scratch.p.resize(kRows * width);
@@ -200,7 +196,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   for (int i = 0; i < kRows; ++i) {
     float* row = &scratch.scores[i * width];
     std::uint16_t* p = &scratch.p[i * width];
-    const int visible = i < rows ? p0 + token_of(i) + 1 : 0;
+    const int visible = i < rows ? block.visible(i) : 0;
     if (visible > 0) inverse[i] = 1.f / softmax_numerators(row, visible);
     for (int k = 0; k < static_cast<int>(width); k += 16) {
       const __mmask16 seen = visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
@@ -223,7 +219,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     }
   }
   for (int i = 0; i < rows; ++i) {
-    float* dst = out + token_of(i) * q_stride + static_cast<std::size_t>(head_of(i)) * hd;
+    float* dst = out + block.offset(i);
     const __m512 factor = _mm512_set1_ps(inverse[i]);
     for (int d = 0; d < hd; d += 16) {
       _mm512_storeu_ps(dst + d, _mm512_mul_ps(_mm512_loadu_ps(&scratch.sums[i * hd + d]), factor));
