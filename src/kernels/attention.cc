@@ -29,8 +29,6 @@ constexpr int kValueRows = 4, kChunks = 4;  // 16 accumulators of 32 registers
 constexpr int kValueRows = 2, kChunks = 4;  // 8 accumulators of 16 registers
 #endif
 
-std::size_t round_up(int n, int multiple) { return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple; }
-
 // One kv head's keys and values, laid out for attend_block:
 //   keys_t[d · padded + k] = keys[k, kv_head, d] (zero for length <= k < padded);
 //   values_g[k · head_dim + d] = values[k, kv_head, d].

@@ -25,8 +25,6 @@ constexpr int kKeyGroup = 16;  // keys per score tile
 constexpr int kPairs = 32;     // BF16 inputs per tile row (16 pairs)
 constexpr amx::TileConfig kConfig = amx::full_tiles(8);
 
-std::size_t round_up(int n, int multiple) { return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple; }
-
 // Rounds 16 floats to BF16 (nearest, ties to even; inputs are finite).
 __m256i to_bf16(__m512 v) {
   const __m512i bits = _mm512_castps_si512(v);
@@ -68,7 +66,7 @@ void gather_head(const AttentionShape& s, const float* keys, const float* values
                  std::uint32_t* keys_p, std::uint32_t* values_p) {
   const int hd = s.head_dim, length = s.length;
   const std::size_t stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
-  // 16 floats at `p` (zero past the cache) as bits.
+  // The bits of 16 floats of position k of `base` from dimension d (zero past the cache).
   auto bits = [&](const float* base, std::size_t k, int d) {
     return k < static_cast<std::size_t>(length) ? _mm512_castps_si512(_mm512_loadu_ps(base + k * stride + offset + d))
                                                 : _mm512_setzero_si512();

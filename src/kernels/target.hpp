@@ -45,6 +45,11 @@ inline FloatBatch load_bf16(const std::uint16_t* p) {
 #endif
 }
 
+// n rounded up to a multiple of `multiple`.
+inline std::size_t round_up(int n, int multiple) {
+  return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple;
+}
+
 // Two float vectors of rows per float panel: 8 baseline, 16 AVX2, 32 AVX-512.
 inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 
