@@ -129,6 +129,11 @@ std::string_view ggml_type_name(std::uint32_t type) {
   return type < kNames.size() && !kNames[type].empty() ? kNames[type] : "an unknown type";
 }
 
+std::size_t encoded_bytes(GgmlType type, std::size_t count) {
+  const GgmlTypeTraits traits = *ggml_type_traits(static_cast<std::uint32_t>(type));
+  return count / traits.block_values * traits.block_bytes;
+}
+
 void dequantize(GgmlType type, const std::byte* src, std::size_t count, float* dst) {
   const GgmlTypeTraits traits = *ggml_type_traits(static_cast<std::uint32_t>(type));
   switch (type) {

@@ -1,5 +1,5 @@
-// Products with packed f32 and BF16 layer matrices (one build per target), and the entry points that
-// route int8 matrices to packed_int8.cc.
+// Products with packed f32 and BF16 layer matrices and with matrices read in place in their file
+// encoding (one build per target), and the entry points that route int8 matrices to packed_int8.cc.
 //
 // Layout: panels of kPanelRows output rows, stored input column by input column (a column of a
 // panel is kPanelRows consecutive values), so one kernel step loads two vectors of weights and
@@ -103,6 +103,35 @@ PanelStorage pack_values(const MatrixView& w, std::size_t panels) {
 
 std::size_t panel_count(int rows) { return (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows; }
 
+// kInPlace: each task decodes the rows of one panel (io::read_values' decoders) and lays them out
+// as pack_values<float> does, in scratch of its thread's that grows to the widest matrix once, then
+// runs the kF32 kernel over every token: the products of the decoded matrix packed as kF32.
+void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
+  const std::size_t cols = w.cols;
+  const std::size_t row_bytes = io::encoded_bytes(w.encoding, cols);
+  pool.parallel_for(panel_count(w.rows), [&](std::size_t p) {
+    thread_local std::vector<float> rows, panel;
+    const std::size_t r0 = p * kPanelRows;
+    const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
+    if (panel.size() < kPanelRows * cols) {
+      rows.resize(kPanelRows * cols);
+      panel.resize(kPanelRows * cols);
+    }
+    io::dequantize(w.encoding, w.values + r0 * row_bytes, valid * cols, rows.data());
+    for (int i = 0; i < kPanelRows; ++i) {
+      const float* row = rows.data() + i * cols;
+      if (i < valid) {
+        for (std::size_t c = 0; c < cols; ++c) panel[c * kPanelRows + i] = row[c];
+      } else {
+        for (std::size_t c = 0; c < cols; ++c) panel[c * kPanelRows + i] = 0.f;
+      }
+    }
+    for (int t0 = 0; t0 < in.tokens; t0 += kTokensPerTile) {
+      panel_tokens(std::min(kTokensPerTile, in.tokens - t0), panel.data(), in.x, cols, t0, y, w.rows, r0, valid);
+    }
+  });
+}
+
 }  // namespace
 
 std::size_t packed_bytes(Packing packing, int rows, int cols) {
@@ -137,6 +166,7 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
 
 void matmul_packed(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
   if (w.packing == Packing::kInt8) return matmul_int8(pool, in, w, y);
+  if (w.packing == Packing::kInPlace) return matmul_in_place(pool, in, w, y);
   const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
   for_each_panel_tile(pool, w.rows, kPanelRows, in.tokens, kTokensPerTile,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
