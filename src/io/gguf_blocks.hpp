@@ -41,7 +41,8 @@ std::string_view ggml_type_name(std::uint32_t type);
 std::size_t encoded_bytes(GgmlType type, std::size_t count);
 
 // dst[i] = value i of `count` values encoded as `type` at `src` (`count` a multiple of the type's
-// block_values; `src` need not be aligned).
+// block_values; `src` need not be aligned). Decoded by the active kernel target's build
+// (kernels/gguf_decode.cc): the same values on every target.
 void dequantize(GgmlType type, const std::byte* src, std::size_t count, float* dst);
 
 }  // namespace qguard::io

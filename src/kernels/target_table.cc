@@ -31,6 +31,7 @@ constexpr TargetKernels this_build(Target target, std::string_view int8_instruct
       .softmax_numerators = softmax_numerators,
       .silu_mul = silu_mul,
       .round_to_bf16 = round_to_bf16,
+      .dequantize = dequantize,
       .matmul_rows = matmul_rows,
       .matvec_rows = matvec_rows,
       .packed_bytes = packed_bytes,
