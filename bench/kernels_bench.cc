@@ -138,13 +138,14 @@ int main(int argc, char** argv) {
           for (std::size_t i = 0; i < packed.size(); ++i) k.matmul_packed(pool, inputs[i], packed[i], y.data());
         });
         if (tokens == 1) {
-          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n",
-                     name(packing), seconds * 1e3, bytes / seconds / 1e9);
+          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n", name(packing),
+                     seconds * 1e3, bytes / seconds / 1e9);
         } else {
-          fmt::print("  {:4} layer matrices, {:3} tokens:  {:6.2f} ms  {:7.1f} G/s  {:5.1f}% of the {} peak"
-                     "  (+ {:.2f} ms preparing 7 inputs)\n",
-                     name(packing), tokens, seconds * 1e3, ops / seconds / 1e9,
-                     100 * ops / seconds / layer_peak, layer_peak == int8_peak ? "int8" : "f32", prepare_seconds * 1e3);
+          fmt::print(
+              "  {:4} layer matrices, {:3} tokens:  {:6.2f} ms  {:7.1f} G/s  {:5.1f}% of the {} peak"
+              "  (+ {:.2f} ms preparing 7 inputs)\n",
+              name(packing), tokens, seconds * 1e3, ops / seconds / 1e9, 100 * ops / seconds / layer_peak,
+              layer_peak == int8_peak ? "int8" : "f32", prepare_seconds * 1e3);
         }
       }
     }
@@ -154,24 +155,25 @@ int main(int argc, char** argv) {
       qguard::io::GgmlType type;
       std::initializer_list<std::size_t> scale_offsets;
     };
-    for (const BlockType& b : {BlockType{"Q8_0", qguard::io::GgmlType::kQ8_0, {0}},
-                               BlockType{"Q4_0", qguard::io::GgmlType::kQ4_0, {0}},
-                               BlockType{"Q4_K", qguard::io::GgmlType::kQ4_K, {0, 2}},
-                               BlockType{"Q5_K", qguard::io::GgmlType::kQ5_K, {0, 2}},
-                               BlockType{"Q6_K", qguard::io::GgmlType::kQ6_K, {208}}}) {
+    using qguard::io::GgmlType;
+    for (const BlockType& b : {BlockType{"Q8_0", GgmlType::kQ8_0, {0}}, BlockType{"Q4_0", GgmlType::kQ4_0, {0}},
+                               BlockType{"Q4_K", GgmlType::kQ4_K, {0, 2}}, BlockType{"Q5_K", GgmlType::kQ5_K, {0, 2}},
+                               BlockType{"Q6_K", GgmlType::kQ6_K, {208}}}) {
       std::vector<std::vector<std::byte>> blocks;
       std::vector<PackedMatrix> in_place;
       double values = 0;
       for (const Shape& s : kLayer) {
         blocks.push_back(random_blocks(b.type, b.scale_offsets, std::size_t(s.rows) * s.cols, s.rows + s.cols));
-        in_place.push_back(qguard::kernels::in_place(b.type, s.rows, s.cols, blocks.back().data(), blocks.back().size()));
+        in_place.push_back(
+            qguard::kernels::in_place(b.type, s.rows, s.cols, blocks.back().data(), blocks.back().size()));
         in_place.back().target = target;
         values += double(s.rows) * s.cols;
       }
       std::vector<float> decoded(3072 * 1024);
       const double decode_seconds = median_seconds(budget, [&] {
         for (std::size_t i = 0; i < in_place.size(); ++i) {
-          qguard::io::dequantize(b.type, blocks[i].data(), std::size_t(kLayer[i].rows) * kLayer[i].cols, decoded.data());
+          qguard::io::dequantize(b.type, blocks[i].data(), std::size_t(kLayer[i].rows) * kLayer[i].cols,
+                                 decoded.data());
         }
       });
       fmt::print("  {} decoding alone (io::dequantize), one layer: {:6.2f} ms  {:5.2f} ns per weight\n", b.name,

@@ -44,8 +44,9 @@ struct ModelInfo {
   // Per tensor type: how many tensors, their bytes in the file and which tensors they are, e.g.
   // "Q4_K: 84 tensors, 95.2 MiB (mlp.gate_proj, mlp.up_proj, self_attn.q_proj, ...)".
   std::vector<std::string> file_tensor_types;
-  std::string weight_format;             // how layer matrices are held: "F32", "BF16", "INT8", or
-                                         // read in place from a GGUF file: "Q4_K, Q6_K blocks in place"
+  // How layer matrices are held: "F32", "BF16", "INT8", or read in place from a GGUF file's blocks,
+  // e.g. "Q4_K, Q6_K blocks in place".
+  std::string weight_format;
   std::size_t bytes_mapped = 0;          // size of the memory-mapped checkpoint files
   std::size_t weight_bytes = 0;          // bytes of matrix storage used for compute
   // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>",

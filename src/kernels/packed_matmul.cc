@@ -126,7 +126,8 @@ void transpose_square(const float* src, std::size_t ld_src, float* dst, std::siz
     r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
   }
   for (int j = 0; j < 4; ++j) {  // gather lane L of r[j], r[4+j], r[8+j], r[12+j]: column j + 4L
-    const __m512 even_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88), odd_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+    const __m512 even_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    const __m512 odd_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
     const __m512 even_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
     const __m512 odd_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
     _mm512_storeu_ps(dst + j * ld_dst, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
@@ -160,6 +161,13 @@ void transpose_square(const float* src, std::size_t ld_src, float* dst, std::siz
 #endif
 }
 
+// A thread's scratch for in-place products, kept for its lifetime. (A struct of this target's own:
+// a thread_local std::vector would register the shared std::vector destructor, compiled for this
+// target, to run at thread exit.)
+struct InPlaceScratch {
+  std::vector<float> panel, decoded;
+};
+
 // kInPlace: each task decodes the rows of one panel, kDecodedColumns at a time (the rows past the
 // matrix as zeros), and lays them out as pack_values<float> does, in scratch of its thread's that
 // grows to the widest matrix once, then runs the kF32 kernel over every token: the products of the
@@ -167,7 +175,8 @@ void transpose_square(const float* src, std::size_t ld_src, float* dst, std::siz
 void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
   const std::size_t cols = w.cols, row_bytes = io::encoded_bytes(w.encoding, cols);
   pool.parallel_for(panel_count(w.rows), [&](std::size_t p) {
-    thread_local std::vector<float> panel, decoded;
+    thread_local InPlaceScratch scratch;
+    std::vector<float>&panel = scratch.panel, &decoded = scratch.decoded;
     const std::size_t r0 = p * kPanelRows;
     const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
     if (panel.size() < kPanelRows * cols) panel.resize(kPanelRows * cols);
@@ -183,7 +192,8 @@ void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix&
       std::size_t c = 0;
       for (; c + kLanes <= width; c += kLanes) {
         for (std::size_t i = 0; i < kPanelRows; i += kLanes) {
-          transpose_square(&decoded[i * kDecodedColumns + c], kDecodedColumns, columns + c * kPanelRows + i, kPanelRows);
+          transpose_square(&decoded[i * kDecodedColumns + c], kDecodedColumns, columns + c * kPanelRows + i,
+                           kPanelRows);
         }
       }
       for (; c < width; ++c) {

@@ -26,8 +26,8 @@ std::string tensor_role(std::string_view name) {
 std::string held_as(const std::vector<model::LayerWeights>& layers) {
   std::set<std::string> packed, in_place;
   for (const model::LayerWeights& layer : layers) {
-    for (const kernels::PackedMatrix* m : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj,
-                                           &layer.gate_proj, &layer.up_proj, &layer.down_proj}) {
+    for (const kernels::PackedMatrix* m : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.gate_proj,
+                                           &layer.up_proj, &layer.down_proj}) {
       switch (m->packing) {
         case kernels::Packing::kF32: packed.insert("F32"); break;
         case kernels::Packing::kBF16: packed.insert("BF16"); break;

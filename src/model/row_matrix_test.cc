@@ -71,8 +71,7 @@ TEST_CASE("a layer matrix read in place equals its decoded copy packed as f32, b
       for (const kernels::Target target : kernels::runnable_targets()) {
         CAPTURE(kernels::to_string(target));
         const kernels::TargetKernels& k = kernels::kernels_for(target);
-        kernels::PackedMatrix in_place =
-            kernels::in_place(format.type, kRows, kCols, blocks.data(), blocks.size());
+        kernels::PackedMatrix in_place = kernels::in_place(format.type, kRows, kCols, blocks.data(), blocks.size());
         in_place.target = target;
         const kernels::PackedMatrix copy = k.pack({DType::kF32, decoded.data(), kRows, kCols}, kernels::Packing::kF32);
         std::vector<float> expected(static_cast<std::size_t>(tokens) * kRows), got(expected.size());

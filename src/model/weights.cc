@@ -138,7 +138,8 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
       const auto failure = cache->write(matrices);
       w.pack_cache_status = failure ? "not written: " + *failure : "written " + cache->path().string();
     } else {
-      w.pack_cache_status = pack_cache_dir.empty() ? "off" : "not used: every layer matrix is read in place from the file";
+      w.pack_cache_status =
+          pack_cache_dir.empty() ? "off" : "not used: every layer matrix is read in place from the file";
     }
   }
   for (const PackedTensor& m : matrices) w.matrix_bytes += m.target->bytes;
