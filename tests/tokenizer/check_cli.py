@@ -33,4 +33,15 @@ for flags, key in (([], "ids"), (["--no-special"], "plain_ids")):
     print(f"qguard tokenize {' '.join(flags)}: {exact}/{len(expected)} lines exact")
     if exact != len(expected):
         failures += 1
+
+# A line past the 64 MiB bound is answered with input_too_long without being held whole, and the
+# lines after it (tokenize and detokenize alike) are still answered in order.
+huge = json.dumps({"text": "a" * (65 << 20)})
+for command, after, answer_key in (("tokenize", {"text": "hi"}, "ids"), ("detokenize", {"ids": [6023]}, "text")):
+    run = subprocess.run([qguard, command, "--tokenizer", tokenizer], input=(huge + "\n" + json.dumps(after) + "\n").encode(),
+                         capture_output=True, check=True)
+    lines = [json.loads(line) for line in run.stdout.decode("utf-8").split("\n") if line]
+    ok = (len(lines) == 2 and lines[0].get("error", {}).get("code") == "input_too_long" and answer_key in lines[1])
+    print(f"qguard {command}: an over-long line {'is input_too_long, the next answered' if ok else 'FAILED: ' + repr(lines)[:300]}")
+    failures += 0 if ok else 1
 sys.exit(1 if failures else 0)

@@ -17,6 +17,7 @@
 
 #include "commands.hpp"
 #include "json_input.hpp"
+#include "read_line.hpp"
 #include "qguard/classifier.hpp"
 #include "qguard/conversation.hpp"
 #include "qguard/error.hpp"
@@ -59,25 +60,6 @@ std::string classify_line(const Classifier& classifier, const std::function<Conv
 // A JSON string spends at most 6 bytes on one byte of text (\u0000), so a request line longer than
 // this many times the classifier's prompt byte bound cannot hold a prompt it would accept.
 constexpr std::size_t kJsonMostBytesPerTextByte = 6;
-
-// Reads the next line of `in` without its '\n' into `line`, keeping at most `limit` bytes: a longer
-// line is consumed to its end, never held whole. Returns false at the end of the input.
-bool read_line(std::FILE* in, std::size_t limit, std::string& line, bool& too_long) {
-  line.clear();
-  too_long = false;
-  int c = EOF;
-  bool any = false;
-  while ((c = getc_unlocked(in)) != EOF && c != '\n') {
-    any = true;
-    if (line.size() < limit) {
-      line.push_back(static_cast<char>(c));
-    } else {
-      too_long = true;
-    }
-  }
-  if (std::ferror(in)) throw std::runtime_error(fmt::format("cannot read stdin: {}", std::strerror(errno)));
-  return any || c == '\n';
-}
 
 struct ClassifyArgs {
   std::string model;

@@ -4,7 +4,6 @@
 //   {"ids": [...]}   ->  {"text": "..."}       (detokenize)
 // A line that cannot be handled gets {"error": {"code": ..., "message": ...}} in its place.
 #include <cstdio>
-#include <cstdlib>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -15,6 +14,7 @@
 #include <simdjson.h>
 
 #include "commands.hpp"
+#include "read_line.hpp"
 #include "qguard/error.hpp"
 #include "qguard/json.hpp"
 #include "qguard/tokenizer.hpp"
@@ -65,17 +65,24 @@ std::string detokenize_line(const Tokenizer& tokenizer, simdjson::dom::element l
   return out + "}";
 }
 
+// The longest input line read: 64 MiB of JSON is far more text than any model context holds, and
+// bounds what one line can make the command allocate.
+constexpr std::size_t kMaxLineBytes = std::size_t{64} << 20;
+
 // Answers each non-blank line of stdin with one line on stdout, flushed, so the command also
 // works as a co-process. Errors of one line become that line's answer.
 void answer_lines(const std::function<std::string(simdjson::dom::element)>& answer) {
   simdjson::dom::parser parser;
-  char* buffer = nullptr;
-  std::size_t capacity = 0;
-  for (ssize_t length; (length = getline(&buffer, &capacity, stdin)) >= 0;) {
-    const std::string_view line(buffer, static_cast<std::size_t>(length));
-    if (line.find_first_not_of(" \t\r\n") == std::string_view::npos) continue;
+  std::string line;
+  for (bool too_long = false; read_line(stdin, kMaxLineBytes, line, too_long);) {
+    if (!too_long && line.find_first_not_of(" \t\r\n") == std::string::npos) continue;
     std::string reply;
     try {
+      if (too_long) {
+        throw Error(ErrorCode::kInputTooLong, fmt::format("the input line is longer than {} bytes; it was skipped unread. "
+                                                          "Split the text over several lines",
+                                                          kMaxLineBytes));
+      }
       simdjson::dom::element root;
       if (const auto error = parser.parse(line).get(root)) {
         throw Error(ErrorCode::kMalformedJson, fmt::format("the line is not valid JSON: {}", simdjson::error_message(error)));
@@ -88,7 +95,6 @@ void answer_lines(const std::function<std::string(simdjson::dom::element)>& answ
     std::fwrite(reply.data(), 1, reply.size(), stdout);
     std::fflush(stdout);
   }
-  std::free(buffer);
 }
 
 }  // namespace
