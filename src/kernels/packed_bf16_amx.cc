@@ -175,12 +175,18 @@ PackedMatrix pack_amx(const MatrixView& w, Packing packing) {
   auto* out = reinterpret_cast<std::uint16_t*>(p.owned.get());
   std::memset(out, 0, p.bytes);
   const std::size_t padded = padded_inputs(w.cols);
-  std::vector<float> row(w.cols);
+  std::vector<std::uint16_t> row(w.cols);
+  std::vector<float> wide(w.dtype == DType::kBF16 ? 0 : w.cols);
   for (int r = 0; r < w.rows; ++r) {
-    copy_row(w, r, row.data());
+    if (w.dtype == DType::kBF16) {
+      std::memcpy(row.data(), w.row(r), row.size() * sizeof(std::uint16_t));  // the bits as they are
+    } else {
+      copy_row(w, r, wide.data());
+      std::transform(wide.begin(), wide.end(), row.begin(), f32_to_bf16);
+    }
     std::uint16_t* panel = out + static_cast<std::size_t>(r / kPairRows) * kPairRows * padded;
     const int half = r % kPairRows / 16, lane = r % 16;
-    for (int c = 0; c < w.cols; ++c) panel[c / 2 * kPairValues + half * kPairRows + 2 * lane + c % 2] = f32_to_bf16(row[c]);
+    for (int c = 0; c < w.cols; ++c) panel[c / 2 * kPairValues + half * kPairRows + 2 * lane + c % 2] = row[c];
   }
   return p;
 }
