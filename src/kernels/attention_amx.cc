@@ -135,26 +135,12 @@ void tile_products(int steps, const std::uint16_t* a, std::size_t a_stride, cons
   }
 }
 
-// Tile rows are 64 bytes: on 64-byte boundaries each is one cache line, not two.
-template <typename T>
-struct CacheLineAllocator {
-  using value_type = T;
-  CacheLineAllocator() = default;
-  template <typename U>
-  CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
-  bool operator==(const CacheLineAllocator&) const = default;
-};
-template <typename T>
-using Lines = std::vector<T, CacheLineAllocator<T>>;
-
 // Each thread's buffers for one block (thread_local: allocated once, at most ~1 MB at 8192 positions).
 struct Scratch {
-  Lines<std::uint16_t> queries;  // [kRows][head_dim] BF16, scaled
-  Lines<float> scores;           // [kRows][width]
-  Lines<std::uint16_t> p;        // [kRows][width] BF16 numerators, 0 past each row's last key
-  Lines<float> sums;             // [kRows][head_dim]
+  CacheLines<std::uint16_t> queries;  // [kRows][head_dim] BF16, scaled
+  CacheLines<float> scores;           // [kRows][width]
+  CacheLines<std::uint16_t> p;        // [kRows][width] BF16 numerators, 0 past each row's last key
+  CacheLines<float> sums;             // [kRows][head_dim]
 };
 thread_local Scratch scratch;
 
@@ -240,7 +226,7 @@ void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, co
   // Every kv head's keys_p, then every kv head's values_p (two BF16s a word): a copy of the whole
   // cache, so it is this call's (kept per thread, it would stay as large as the longest cache on
   // every thread that ever ran a prompt).
-  Lines<std::uint32_t> gathered(per_head * s.kv_heads);
+  CacheLines<std::uint32_t> gathered(per_head * s.kv_heads);
   std::uint32_t* const keys_p = gathered.data();
   std::uint32_t* const values_p = keys_p + per_head / 2 * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {

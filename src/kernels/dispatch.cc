@@ -46,13 +46,9 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
   active_kernels().matvec_rows(x, w, rows, count, y);
 }
 
-// A table's pack and prepare_input stamp their results with the target of their build, which the AMX
-// table shares with avx512: stamped with the table's own target, products are routed back to it.
-PackedMatrix pack(const MatrixView& w, Packing packing) {
-  PackedMatrix p = active_kernels().pack(w, packing);
-  p.target = active_target();
-  return p;
-}
+// A table's pack and prepare_input stamp their results with the table's target, so that products are
+// routed back to it.
+PackedMatrix pack(const MatrixView& w, Packing packing) { return active_kernels().pack(w, packing); }
 std::size_t packed_bytes(Packing packing, int rows, int cols) {
   return active_kernels().packed_bytes(packing, rows, cols);
 }
@@ -84,9 +80,7 @@ PackedMatrix in_place(io::GgmlType encoding, int rows, int cols, const std::byte
 }
 
 LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, const PackedMatrix& like) {
-  LayerInput in = kernels_for(like.target).prepare_input(pool, x, tokens, cols, like.packing);
-  in.target = like.target;
-  return in;
+  return kernels_for(like.target).prepare_input(pool, x, tokens, cols, like.packing);
 }
 
 void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {

@@ -206,7 +206,7 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
     CHECK(f32.bytes >= std::size_t{rows} * cols * 4);
     for (int threads : {1, 3}) {
       ThreadPool pool(threads);
-      for (int tokens = 1; tokens <= 26; tokens += tokens < 14 ? 1 : 12) {
+      for (int tokens = 1; tokens <= 38; tokens += tokens < 14 ? 1 : 12) {
         CAPTURE(threads);
         CAPTURE(tokens);
         auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 40 + tokens);
@@ -334,6 +334,41 @@ TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
     vnni.matmul_packed(pool, vnni.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_vnni, expected.data());
     amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_amx, got.data());
     CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+  }
+}
+
+TEST_CASE("AMX's BF16 products: the FMA kernel's bit for bit under 16 tokens, f32-accurate on tiles") {
+  if (detected_target() < Target::kAmx) return;  // nothing to compare on this CPU
+  const int rows = kPackedRows, cols = 3 * 32 + 7;  // a padded last panel, an odd column, a padded tile step
+  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 81);
+  std::vector<std::uint16_t> w_bf16(w.size());
+  std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
+  const TargetKernels &fma = kernels_for(Target::kAvx512), &amx = kernels_for(Target::kAmx);
+  const MatrixView view{DType::kBF16, w_bf16.data(), rows, cols};
+  const PackedMatrix on_fma = fma.pack(view, Packing::kBF16), on_amx = amx.pack(view, Packing::kBF16);
+  CHECK(on_amx.bytes == amx.packed_bytes(Packing::kBF16, rows, cols));
+  ThreadPool pool(2);
+  for (int tokens : {1, 5, 15, 16, 33, 50}) {
+    CAPTURE(tokens);
+    // Activations spanning many magnitudes: the three BF16 terms must carry all of f32's bits.
+    auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 82 + tokens);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(x[i], static_cast<int>(i % 41) - 20);
+    std::vector<float> expected(static_cast<std::size_t>(tokens) * rows), got(expected.size(), NAN);
+    fma.matmul_packed(pool, fma.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), on_fma, expected.data());
+    amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), on_amx, got.data());
+    if (tokens < 16) {
+      CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
+    } else {
+      // The same exact products summed in another order: within f32 rounding of Σ |w·x|.
+      std::vector<float> magnitude(expected.size(), 0.f);
+      for (int t = 0; t < tokens; ++t)
+        for (int r = 0; r < rows; ++r)
+          for (int c = 0; c < cols; ++c)
+            magnitude[t * rows + r] += std::abs(bf16_to_f32(w_bf16[r * cols + c]) * x[t * cols + c]);
+      int wrong = 0;
+      for (std::size_t i = 0; i < got.size(); ++i) wrong += !(std::abs(got[i] - expected[i]) <= 1e-6f * magnitude[i]);
+      CHECK(wrong == 0);
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "io/gguf_blocks.hpp"
@@ -73,6 +74,21 @@ struct PackedMatrix {
   const T* as() const { return reinterpret_cast<const T*>(values); }
 };
 
+// A vector whose data starts on a 64-byte boundary: AMX tile rows (64 bytes) are then one cache line
+// each, not two.
+template <typename T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <typename U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(std::size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
+  void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+  bool operator==(const CacheLineAllocator&) const = default;
+};
+template <typename T>
+using CacheLines = std::vector<T, CacheLineAllocator<T>>;
+
 // A layer input ([tokens, cols] f32) in the form products with one kind of packed matrix read: for
 // int8 matrices its activations quantized once, shared by every product with the same input
 // (q, k and v; gate and up).
@@ -84,6 +100,7 @@ struct LayerInput {
   std::vector<std::int8_t> q;             // int8: [tokens, padded cols]
   std::vector<float> scales;              // int8: [tokens, blocks]
   std::vector<std::int32_t> vnni_offsets;  // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
+  CacheLines<std::uint16_t> bf16_terms;    // BF16 on AMX tiles: x as three BF16 terms, [3][tokens][cols padded]
 };
 
 struct AttentionShape {

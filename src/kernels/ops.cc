@@ -66,14 +66,8 @@ void silu_mul(float* gate, const float* up, std::size_t n) {
 }
 
 void round_to_bf16(float* x, std::size_t n) {
-  using Bits = xsimd::batch<std::uint32_t>;
   std::size_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    const Batch v = Batch::load_unaligned(x + i);
-    const Bits bits = xsimd::bitwise_cast<Bits>(v);
-    const Bits rounded = (bits + (Bits(0x7fffu) + ((bits >> 16) & Bits(1u)))) & Bits(0xffff0000u);
-    xsimd::select(xsimd::isnan(v), v, xsimd::bitwise_cast<Batch>(rounded)).store_unaligned(x + i);
-  }
+  for (; i + kLanes <= n; i += kLanes) rounded_to_bf16(Batch::load_unaligned(x + i)).store_unaligned(x + i);
   for (; i < n; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
 }
 

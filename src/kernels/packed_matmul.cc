@@ -254,11 +254,4 @@ void matmul_packed(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w
                       });
 }
 
-#if defined(__AVX512F__)
-void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
-  if (w.packing == Packing::kInt8) return matmul_int8_amx(pool, in, w, y);
-  matmul_packed(pool, in, w, y);
-}
-#endif
-
 }  // namespace qguard::kernels::QGUARD_TARGET

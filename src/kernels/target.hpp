@@ -45,6 +45,14 @@ inline FloatBatch load_bf16(const std::uint16_t* p) {
 #endif
 }
 
+// v rounded to BF16 (to nearest, ties to even; NaN stays NaN), as f32.
+inline FloatBatch rounded_to_bf16(FloatBatch v) {
+  using Bits = xsimd::batch<std::uint32_t>;
+  const Bits bits = xsimd::bitwise_cast<Bits>(v);
+  const Bits rounded = (bits + (Bits(0x7fffu) + ((bits >> 16) & Bits(1u)))) & Bits(0xffff0000u);
+  return xsimd::select(xsimd::isnan(v), v, xsimd::bitwise_cast<FloatBatch>(rounded));
+}
+
 // n rounded up to a multiple of `multiple`.
 inline std::size_t round_up(int n, int multiple) {
   return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple;
@@ -94,9 +102,13 @@ PackedMatrix pack_int8(const MatrixView& w);
 void quantize_input(ThreadPool& pool, LayerInput& x);
 void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
 #if defined(__AVX512F__)
-// The AVX-512 build serves Target::kAmx too: the same kernels and packing, but int8 products of 16
-// tokens or more on AMX tiles (packed_int8.cc).
+// The AVX-512 build serves Target::kAmx too: the same kernels, but products of 16 tokens or more on
+// AMX tiles: int8 ones (packed_int8.cc) and BF16 ones, whose matrices it packs its own way
+// (packed_bf16_amx.cc).
 void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+std::size_t packed_bytes_amx(Packing packing, int rows, int cols);
+PackedMatrix pack_amx(const MatrixView& w, Packing packing);
+LayerInput prepare_input_amx(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
 void matmul_packed_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
 double amx_int8_dot_ops(PeakClock::time_point deadline);
 #endif

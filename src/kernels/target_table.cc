@@ -17,13 +17,16 @@ namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
 // This build's table, served as `target` with its own packed products and int8 peak loop.
-constexpr TargetKernels this_build(Target target, std::string_view int8_instructions,
-                                   void (*packed_products)(ThreadPool&, const LayerInput&, const PackedMatrix&, float*),
+constexpr TargetKernels this_build(Target target, std::string_view packed_layout, std::string_view int8_instructions,
+                                   decltype(TargetKernels::packed_bytes) packed_bytes,
+                                   decltype(TargetKernels::pack) pack,
+                                   decltype(TargetKernels::prepare_input) prepare_input,
+                                   decltype(TargetKernels::matmul_packed) packed_products,
                                    decltype(TargetKernels::attention) attention,
                                    double (*int8_peak)(PeakClock::time_point)) {
   return {
       .target = target,
-      .packed_layout = QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
+      .packed_layout = packed_layout,
       .int8_instructions = int8_instructions,
       .dot = dot,
       .rmsnorm = rmsnorm,
@@ -48,16 +51,19 @@ constexpr TargetKernels this_build(Target target, std::string_view int8_instruct
 
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_INT8_INSTRUCTIONS, matmul_packed, attention, int8_dot_ops);
+const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
+                                        QGUARD_INT8_INSTRUCTIONS, packed_bytes, pack, prepare_input, matmul_packed,
+                                        attention, int8_dot_ops);
 
 #if defined(__AVX512F__)
-// Target::kAmx: this build's kernels and panels (the pack cache can share its files with the avx512
-// table), with int8 products on AMX tiles where there are 16 tokens or more. Its pack and
-// prepare_input stamp their results kAvx512, the build's own target; dispatch.cc restamps them.
+// Target::kAmx: this build's kernels, with products of 16 tokens or more on AMX tiles: int8 ones on
+// the avx512 panels, BF16 ones on panels of its own (packed_bf16_amx.cc), hence its own layout name
+// in the pack cache's key.
 extern const TargetKernels kAmxTable;
 const TargetKernels kAmxTable =
-    this_build(Target::kAmx, "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128",
-               matmul_packed_amx, attention_amx, amx_int8_dot_ops);
+    this_build(Target::kAmx, "avx512 panels v2, amx BF16 pair panels v1",
+               "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128", packed_bytes_amx, pack_amx,
+               prepare_input_amx, matmul_packed_amx, attention_amx, amx_int8_dot_ops);
 #endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET
