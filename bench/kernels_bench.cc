@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <random>
 #include <string>
 #include <string_view>
@@ -17,6 +18,7 @@
 
 #include "kernels/convert.hpp"
 #include "kernels/dispatch.hpp"
+#include "kernels/kernels.hpp"
 
 namespace {
 
@@ -58,6 +60,27 @@ std::vector<std::uint16_t> random_bf16(std::size_t n, unsigned seed) {
   return v;
 }
 
+// Random blocks of a GGUF block type for rows × cols values: random bytes, the f16 scale(s) of every
+// block (at `scale_offsets`) a finite value.
+std::vector<std::byte> random_blocks(qguard::io::GgmlType type, std::initializer_list<std::size_t> scale_offsets,
+                                     std::size_t values, unsigned seed) {
+  const qguard::io::GgmlTypeTraits traits = *qguard::io::ggml_type_traits(static_cast<std::uint32_t>(type));
+  std::mt19937 rng(seed);
+  std::vector<std::byte> bytes(values / traits.block_values * traits.block_bytes);
+  for (auto& b : bytes) b = static_cast<std::byte>(rng() & 0xFF);
+  for (std::size_t block = 0; block < bytes.size() / traits.block_bytes; ++block) {
+    for (const std::size_t offset : scale_offsets) {
+      const std::uint16_t scale = 0x1000 + (rng() & 0x0FFF);
+      std::memcpy(&bytes[block * traits.block_bytes + offset], &scale, sizeof scale);
+    }
+  }
+  return bytes;
+}
+
+const char* name(Packing packing) {
+  return packing == Packing::kInt8 ? "int8" : packing == Packing::kBF16 ? "bf16" : "f32";
+}
+
 struct Shape {
   const char* name;
   int rows, cols;
@@ -91,7 +114,7 @@ int main(int argc, char** argv) {
 
     std::vector<std::vector<std::uint16_t>> weights;
     for (const Shape& s : kLayer) weights.push_back(random_bf16(std::size_t(s.rows) * s.cols, s.rows + s.cols));
-    for (Packing packing : {Packing::kBF16, Packing::kInt8}) {
+    for (Packing packing : {Packing::kF32, Packing::kBF16, Packing::kInt8}) {
       std::vector<PackedMatrix> packed;
       for (std::size_t i = 0; i < std::size(kLayer); ++i) {
         packed.push_back(k.pack(MatrixView{qguard::DType::kBF16, weights[i].data(), kLayer[i].rows, kLayer[i].cols}, packing));
@@ -115,14 +138,57 @@ int main(int argc, char** argv) {
           for (std::size_t i = 0; i < packed.size(); ++i) k.matmul_packed(pool, inputs[i], packed[i], y.data());
         });
         if (tokens == 1) {
-          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n",
-                     packing == Packing::kInt8 ? "int8" : "bf16", seconds * 1e3, bytes / seconds / 1e9);
+          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n", name(packing),
+                     seconds * 1e3, bytes / seconds / 1e9);
         } else {
-          fmt::print("  {:4} layer matrices, {:3} tokens:  {:6.2f} ms  {:7.1f} G/s  {:5.1f}% of the {} peak"
-                     "  (+ {:.2f} ms preparing 7 inputs)\n",
-                     packing == Packing::kInt8 ? "int8" : "bf16", tokens, seconds * 1e3, ops / seconds / 1e9,
-                     100 * ops / seconds / layer_peak, layer_peak == int8_peak ? "int8" : "f32", prepare_seconds * 1e3);
+          fmt::print(
+              "  {:4} layer matrices, {:3} tokens:  {:6.2f} ms  {:7.1f} G/s  {:5.1f}% of the {} peak"
+              "  (+ {:.2f} ms preparing 7 inputs)\n",
+              name(packing), tokens, seconds * 1e3, ops / seconds / 1e9, 100 * ops / seconds / layer_peak,
+              layer_peak == int8_peak ? "int8" : "f32", prepare_seconds * 1e3);
         }
+      }
+    }
+    // Layer matrices read in place in a GGUF block type: each product decodes them (kernels' kInPlace).
+    struct BlockType {
+      const char* name;
+      qguard::io::GgmlType type;
+      std::initializer_list<std::size_t> scale_offsets;
+    };
+    using qguard::io::GgmlType;
+    for (const BlockType& b : {BlockType{"Q8_0", GgmlType::kQ8_0, {0}}, BlockType{"Q4_0", GgmlType::kQ4_0, {0}},
+                               BlockType{"Q4_K", GgmlType::kQ4_K, {0, 2}}, BlockType{"Q5_K", GgmlType::kQ5_K, {0, 2}},
+                               BlockType{"Q6_K", GgmlType::kQ6_K, {208}}}) {
+      std::vector<std::vector<std::byte>> blocks;
+      std::vector<PackedMatrix> in_place;
+      double values = 0;
+      for (const Shape& s : kLayer) {
+        blocks.push_back(random_blocks(b.type, b.scale_offsets, std::size_t(s.rows) * s.cols, s.rows + s.cols));
+        in_place.push_back(
+            qguard::kernels::in_place(b.type, s.rows, s.cols, blocks.back().data(), blocks.back().size()));
+        in_place.back().target = target;
+        values += double(s.rows) * s.cols;
+      }
+      std::vector<float> decoded(3072 * 1024);
+      const double decode_seconds = median_seconds(budget, [&] {
+        for (std::size_t i = 0; i < in_place.size(); ++i) {
+          qguard::io::dequantize(b.type, blocks[i].data(), std::size_t(kLayer[i].rows) * kLayer[i].cols,
+                                 decoded.data());
+        }
+      });
+      fmt::print("  {} decoding alone (io::dequantize), one layer: {:6.2f} ms  {:5.2f} ns per weight\n", b.name,
+                 decode_seconds * 1e3, decode_seconds / values * 1e9);
+      for (int tokens : {1, 64, 170}) {
+        std::vector<float> x(std::size_t(tokens) * 3072), y(std::size_t(tokens) * 3072);
+        for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * static_cast<float>(i));
+        const double seconds = median_seconds(budget, [&] {
+          for (std::size_t i = 0; i < in_place.size(); ++i) {
+            k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, kLayer[i].cols, Packing::kInPlace),
+                            in_place[i], y.data());
+          }
+        });
+        fmt::print("  {} layer matrices in place, {:3} tokens: {:6.2f} ms  {:7.1f} G/s\n", b.name, tokens,
+                   seconds * 1e3, 2.0 * tokens * values / seconds / 1e9);
       }
     }
     for (const auto& [tokens, length] : {std::pair{1, 370}, std::pair{125, 375}, std::pair{170, 370}}) {

@@ -20,8 +20,11 @@ namespace qguard {
 // arithmetic rate on AVX2, at the cost of small deviations from the reference (`qguard bench
 // --weights int8` reports them; docs/model.md, "The int8 scheme"). The embedding and lm_head stay
 // in the file, whatever their type: rows in other encodings than F32/BF16 are decoded exactly when
-// used. Block-quantized GGUF layer matrices are decoded at load: kAuto holds them as int8; kF32
-// holds them decoded exactly.
+// used. Block-quantized GGUF layer matrices (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K): kAuto reads them in
+// place from the file, decoding panels of rows during each product (memory near the file's size,
+// results those of kF32 bit for bit, but each product pays the decoding); kF32 holds them decoded
+// (4 bytes per weight); kInt8 decodes and re-quantizes them at load (about 1 byte per weight, the
+// fastest, approximate); kBF16 holds them rounded to BF16.
 enum class WeightFormat { kAuto, kF32, kBF16, kInt8 };
 
 struct ModelInfo {
@@ -41,11 +44,14 @@ struct ModelInfo {
   // Per tensor type: how many tensors, their bytes in the file and which tensors they are, e.g.
   // "Q4_K: 84 tensors, 95.2 MiB (mlp.gate_proj, mlp.up_proj, self_attn.q_proj, ...)".
   std::vector<std::string> file_tensor_types;
-  std::string weight_format;             // how layer matrices are held: "F32", "BF16" or "INT8"
+  // How layer matrices are held: "F32", "BF16", "INT8", or read in place from a GGUF file's blocks,
+  // e.g. "Q4_K, Q6_K blocks in place".
+  std::string weight_format;
   std::size_t bytes_mapped = 0;          // size of the memory-mapped checkpoint files
   std::size_t weight_bytes = 0;          // bytes of matrix storage used for compute
-  // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>" or
-  // "not written: <reason>" (the load succeeded; only the cache failed).
+  // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>",
+  // "not written: <reason>" (the load succeeded; only the cache failed), or "not used: ..." when no
+  // layer matrix is packed (all read in place from a GGUF file).
   std::string pack_cache;
 };
 

@@ -83,7 +83,7 @@ typedef enum {
 } qguard_mode;
 
 typedef enum {
-  QGUARD_WEIGHTS_AUTO = 0, /* as in the files (BF16 stays BF16) */
+  QGUARD_WEIGHTS_AUTO = 0, /* as in the files (BF16 stays BF16; GGUF blocks are read in place) */
   QGUARD_WEIGHTS_F32 = 1,
   QGUARD_WEIGHTS_BF16 = 2,
   QGUARD_WEIGHTS_INT8 = 3 /* quantized at load: faster, slightly different probabilities */

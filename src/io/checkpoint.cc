@@ -14,7 +14,6 @@
 #include <fmt/ranges.h>
 #include <simdjson.h>
 
-#include "kernels/convert.hpp"
 #include "qguard/error.hpp"
 #include "util/json.hpp"
 
@@ -250,17 +249,22 @@ std::int64_t TensorView::numel() const {
   return count;
 }
 
+GgmlType TensorView::encoding() const {
+  if (quantization) return *quantization;
+  switch (dtype) {
+    case DType::kF16: return GgmlType::kF16;
+    case DType::kBF16: return GgmlType::kBF16;
+    case DType::kF32: break;
+  }
+  return GgmlType::kF32;
+}
+
 std::string_view TensorView::type_name() const {
   return quantization ? ggml_type_traits(static_cast<std::uint32_t>(*quantization))->name : dtype_name(dtype);
 }
 
 void read_values(const TensorView& tensor, std::size_t first, std::size_t count, float* out) {
-  if (!tensor.quantization) {
-    kernels::widen(tensor.data + first * dtype_size(tensor.dtype), tensor.dtype, count, out);
-    return;
-  }
-  const GgmlTypeTraits traits = *ggml_type_traits(static_cast<std::uint32_t>(*tensor.quantization));
-  dequantize(*tensor.quantization, tensor.data + first / traits.block_values * traits.block_bytes, count, out);
+  dequantize(tensor.encoding(), tensor.data + encoded_bytes(tensor.encoding(), first), count, out);
 }
 
 Checkpoint Checkpoint::adopt(const fs::path& origin, MappedFile file, TensorMap tensors) {

@@ -29,6 +29,8 @@ struct TensorView {
   std::optional<GgmlType> quantization;
 
   std::int64_t numel() const;
+  // How its bytes encode its values, as a GGUF type (safetensors' F32, F16 and BF16 included).
+  GgmlType encoding() const;
   // "BF16", "Q4_K", ...
   std::string_view type_name() const;
 };

@@ -37,8 +37,12 @@ std::optional<GgmlTypeTraits> ggml_type_traits(std::uint32_t type);
 // "Q4_1", "IQ2_XS", ... for any ggml_type number known to the format; "type N" otherwise.
 std::string_view ggml_type_name(std::uint32_t type);
 
+// The bytes of `count` values encoded as `type` (`count` a multiple of its block_values).
+std::size_t encoded_bytes(GgmlType type, std::size_t count);
+
 // dst[i] = value i of `count` values encoded as `type` at `src` (`count` a multiple of the type's
-// block_values; `src` need not be aligned).
+// block_values; `src` need not be aligned). Decoded by the active kernel target's build
+// (kernels/gguf_decode.cc): the same values on every target.
 void dequantize(GgmlType type, const std::byte* src, std::size_t count, float* dst);
 
 }  // namespace qguard::io

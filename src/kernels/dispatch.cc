@@ -54,14 +54,28 @@ std::size_t packed_bytes(Packing packing, int rows, int cols) {
 }
 std::string_view packed_layout() { return active_kernels().packed_layout; }
 
-PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values) {
+namespace {
+
+PackedMatrix borrowed(Packing packing, int rows, int cols, const std::byte* values, std::size_t bytes) {
   PackedMatrix p;
   p.packing = packing;
   p.target = active_target();
   p.rows = rows;
   p.cols = cols;
   p.values = values;
-  p.bytes = packed_bytes(packing, rows, cols);
+  p.bytes = bytes;
+  return p;
+}
+
+}  // namespace
+
+PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values) {
+  return borrowed(packing, rows, cols, values, packed_bytes(packing, rows, cols));
+}
+
+PackedMatrix in_place(io::GgmlType encoding, int rows, int cols, const std::byte* values, std::size_t bytes) {
+  PackedMatrix p = borrowed(Packing::kInPlace, rows, cols, values, bytes);
+  p.encoding = encoding;
   return p;
 }
 

@@ -28,6 +28,9 @@ struct TargetKernels {
   void (*silu_mul)(float* gate, const float* up, std::size_t n);
   void (*round_to_bf16)(float* x, std::size_t n);
 
+  // io::dequantize: GGUF tensor types decoded to f32 (the same values on every target).
+  void (*dequantize)(io::GgmlType type, const std::byte* src, std::size_t count, float* dst);
+
   void (*matmul_rows)(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);
   void (*matvec_rows)(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y);
 

@@ -38,6 +38,9 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
 PackedMatrix pack(const MatrixView& w, Packing packing);
 // The size of a rows × cols matrix packed by the active target.
 std::size_t packed_bytes(Packing packing, int rows, int cols);
+// A kInPlace matrix over `rows` rows of `cols` values stored as `encoding` at `values` (whole
+// blocks per row; in a mapping that outlives the result), for products on the active target.
+PackedMatrix in_place(io::GgmlType encoding, int rows, int cols, const std::byte* values, std::size_t bytes);
 // A matrix over `values`, packed earlier by pack() for the active target into packed_bytes(...)
 // bytes, 64-byte aligned, that outlive the result.
 PackedMatrix borrow_packed(Packing packing, int rows, int cols, const std::byte* values);

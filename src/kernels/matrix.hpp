@@ -8,6 +8,7 @@
 #include <new>
 #include <vector>
 
+#include "io/gguf_blocks.hpp"
 #include "kernels/cpu.hpp"
 #include "util/dtype.hpp"
 
@@ -33,7 +34,11 @@ void copy_row(const MatrixView& w, int r, float* out);
 //   kInt8: w[r, c] ≈ scale[r] · q[r, c] with q in [-127, 127] (symmetric, per output row); the
 //          activations are quantized per token and per kInt8Block inputs, and products are summed
 //          exactly in int32 within a block (docs/model.md, "The int8 scheme").
-enum class Packing { kF32, kBF16, kInt8 };
+//   kInPlace: not packed: the rows as the file stores them (row-major, in a GGUF encoding: blocks
+//          such as Q4_K, or F16 / BF16 / F32), read in place from the mapping. Each product decodes
+//          the rows of one panel at a time into a per-thread f32 panel and runs the kF32 kernel on
+//          it, so its results are those of the decoded matrix packed as kF32, bit for bit.
+enum class Packing { kF32, kBF16, kInt8, kInPlace };
 
 inline constexpr int kInt8Block = 64;  // inputs sharing one activation scale
 
@@ -58,8 +63,10 @@ struct PackedMatrix {
   int rows = 0;  // out_features (the last panel is padded with zero rows)
   int cols = 0;  // in_features (kInt8 pads them to a multiple of kInt8Block with zeros)
   // `bytes` of packed values (kInt8: the panels, then one f32 scale per padded row), held in
-  // `owned`, or borrowed from storage that outlives the matrix (a mapped pack-cache file).
+  // `owned`, or borrowed from storage that outlives the matrix (a mapped pack-cache file; kInPlace:
+  // the checkpoint's mapping, rows of `encoding`).
   const std::byte* values = nullptr;
+  io::GgmlType encoding = io::GgmlType::kF32;  // kInPlace only
   std::size_t bytes = 0;
   PanelStorage owned;
 

@@ -1,5 +1,5 @@
-// Products with packed f32 and BF16 layer matrices (one build per target), and the entry points that
-// route int8 matrices to packed_int8.cc.
+// Products with packed f32 and BF16 layer matrices and with matrices read in place in their file
+// encoding (one build per target), and the entry points that route int8 matrices to packed_int8.cc.
 //
 // Layout: panels of kPanelRows output rows, stored input column by input column (a column of a
 // panel is kPanelRows consecutive values), so one kernel step loads two vectors of weights and
@@ -103,6 +103,109 @@ PanelStorage pack_values(const MatrixView& w, std::size_t panels) {
 
 std::size_t panel_count(int rows) { return (static_cast<std::size_t>(rows) + kPanelRows - 1) / kPanelRows; }
 
+// Values of a row decoded at a time by an in-place product: whole blocks of every type, and a
+// panel's rows of them stay in L1 or L2 while they are laid out.
+constexpr std::size_t kDecodedColumns = 256;
+
+// dst[c * ld_dst + i] = src[i * ld_src + c] for i, c < kLanes: a square of kLanes rows becomes
+// kLanes columns of a panel (in registers: 4 rounds of shuffles on AVX-512, 3 on AVX2).
+void transpose_square(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
+#if defined(__AVX512F__)
+  __m512 r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
+  for (int k = 0; k < 8; ++k) {  // within 128-bit lanes: (r2k, r2k+1) interleaved
+    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {  // r[4k + j]: rows 4k..4k+3 of columns j, j+4, j+8, j+12 (one per lane)
+    const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
+    r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  for (int j = 0; j < 4; ++j) {  // gather lane L of r[j], r[4+j], r[8+j], r[12+j]: column j + 4L
+    const __m512 even_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
+    const __m512 odd_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
+    const __m512 even_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512 odd_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
+    _mm512_storeu_ps(dst + j * ld_dst, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
+    _mm512_storeu_ps(dst + (j + 8) * ld_dst, _mm512_shuffle_f32x4(even_low, even_high, 0xDD));
+    _mm512_storeu_ps(dst + (j + 4) * ld_dst, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
+    _mm512_storeu_ps(dst + (j + 12) * ld_dst, _mm512_shuffle_f32x4(odd_low, odd_high, 0xDD));
+  }
+#elif defined(__AVX2__)
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);
+  for (int k = 0; k < 4; ++k) {
+    t[2 * k] = _mm256_unpacklo_ps(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm256_unpackhi_ps(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 2; ++k) {  // r[4k + j]: rows 4k..4k+3 of columns j, j+4 (one per lane)
+    const __m256d a = _mm256_castps_pd(t[4 * k]), b = _mm256_castps_pd(t[4 * k + 1]);
+    const __m256d c = _mm256_castps_pd(t[4 * k + 2]), d = _mm256_castps_pd(t[4 * k + 3]);
+    r[4 * k] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, c));
+    r[4 * k + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, c));
+    r[4 * k + 2] = _mm256_castpd_ps(_mm256_unpacklo_pd(b, d));
+    r[4 * k + 3] = _mm256_castpd_ps(_mm256_unpackhi_pd(b, d));
+  }
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ld_dst, _mm256_permute2f128_ps(r[j], r[4 + j], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ld_dst, _mm256_permute2f128_ps(r[j], r[4 + j], 0x31));
+  }
+#else
+  for (std::size_t c = 0; c < kLanes; ++c) {
+    for (std::size_t i = 0; i < kLanes; ++i) dst[c * ld_dst + i] = src[i * ld_src + c];
+  }
+#endif
+}
+
+// A thread's scratch for in-place products, kept for its lifetime. (A struct of this target's own:
+// a thread_local std::vector would register the shared std::vector destructor, compiled for this
+// target, to run at thread exit.)
+struct InPlaceScratch {
+  std::vector<float> panel, decoded;
+};
+
+// kInPlace: each task decodes the rows of one panel, kDecodedColumns at a time (the rows past the
+// matrix as zeros), and lays them out as pack_values<float> does, in scratch of its thread's that
+// grows to the widest matrix once, then runs the kF32 kernel over every token: the products of the
+// decoded matrix packed as kF32.
+void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
+  const std::size_t cols = w.cols, row_bytes = io::encoded_bytes(w.encoding, cols);
+  pool.parallel_for(panel_count(w.rows), [&](std::size_t p) {
+    thread_local InPlaceScratch scratch;
+    std::vector<float>&panel = scratch.panel, &decoded = scratch.decoded;
+    const std::size_t r0 = p * kPanelRows;
+    const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
+    if (panel.size() < kPanelRows * cols) panel.resize(kPanelRows * cols);
+    decoded.resize(kPanelRows * kDecodedColumns);
+    std::fill(decoded.begin() + valid * kDecodedColumns, decoded.end(), 0.f);
+    for (std::size_t c0 = 0; c0 < cols; c0 += kDecodedColumns) {
+      const std::size_t width = std::min(kDecodedColumns, cols - c0);
+      const std::byte* first = w.values + r0 * row_bytes + io::encoded_bytes(w.encoding, c0);
+      for (int i = 0; i < valid; ++i) {
+        QGUARD_TARGET::dequantize(w.encoding, first + i * row_bytes, width, &decoded[i * kDecodedColumns]);
+      }
+      float* columns = &panel[c0 * kPanelRows];
+      std::size_t c = 0;
+      for (; c + kLanes <= width; c += kLanes) {
+        for (std::size_t i = 0; i < kPanelRows; i += kLanes) {
+          transpose_square(&decoded[i * kDecodedColumns + c], kDecodedColumns, columns + c * kPanelRows + i,
+                           kPanelRows);
+        }
+      }
+      for (; c < width; ++c) {
+        for (int i = 0; i < kPanelRows; ++i) columns[c * kPanelRows + i] = decoded[i * kDecodedColumns + c];
+      }
+    }
+    for (int t0 = 0; t0 < in.tokens; t0 += kTokensPerTile) {
+      panel_tokens(std::min(kTokensPerTile, in.tokens - t0), panel.data(), in.x, cols, t0, y, w.rows, r0, valid);
+    }
+  });
+}
+
 }  // namespace
 
 std::size_t packed_bytes(Packing packing, int rows, int cols) {
@@ -137,6 +240,7 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
 
 void matmul_packed(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
   if (w.packing == Packing::kInt8) return matmul_int8(pool, in, w, y);
+  if (w.packing == Packing::kInPlace) return matmul_in_place(pool, in, w, y);
   const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
   for_each_panel_tile(pool, w.rows, kPanelRows, in.tokens, kTokensPerTile,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {

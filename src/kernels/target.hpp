@@ -85,6 +85,9 @@ float softmax_numerators(float* x, std::size_t n);
 void silu_mul(float* gate, const float* up, std::size_t n);
 void round_to_bf16(float* x, std::size_t n);
 
+// gguf_decode.cc
+void dequantize(io::GgmlType type, const std::byte* src, std::size_t count, float* dst);
+
 // matmul.cc
 void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y);
 void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, int count, float* y);

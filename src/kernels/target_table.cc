@@ -34,6 +34,7 @@ constexpr TargetKernels this_build(Target target, std::string_view packed_layout
       .softmax_numerators = softmax_numerators,
       .silu_mul = silu_mul,
       .round_to_bf16 = round_to_bf16,
+      .dequantize = dequantize,
       .matmul_rows = matmul_rows,
       .matvec_rows = matvec_rows,
       .packed_bytes = packed_bytes,

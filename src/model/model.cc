@@ -21,6 +21,27 @@ std::string tensor_role(std::string_view name) {
   return std::string(name);
 }
 
+// How the layer matrices are held: "INT8", "F32", or for matrices read in place their encodings,
+// "Q4_K, Q6_K blocks in place" (a list when they differ: "F32; Q4_K blocks in place").
+std::string held_as(const std::vector<model::LayerWeights>& layers) {
+  std::set<std::string> packed, in_place;
+  for (const model::LayerWeights& layer : layers) {
+    for (const kernels::PackedMatrix* m : {&layer.q_proj, &layer.k_proj, &layer.v_proj, &layer.o_proj, &layer.gate_proj,
+                                           &layer.up_proj, &layer.down_proj}) {
+      switch (m->packing) {
+        case kernels::Packing::kF32: packed.insert("F32"); break;
+        case kernels::Packing::kBF16: packed.insert("BF16"); break;
+        case kernels::Packing::kInt8: packed.insert("INT8"); break;
+        case kernels::Packing::kInPlace:
+          in_place.insert(std::string(io::ggml_type_traits(static_cast<std::uint32_t>(m->encoding))->name));
+          break;
+      }
+    }
+  }
+  if (!in_place.empty()) packed.insert(fmt::format("{} blocks in place", fmt::join(in_place, ", ")));
+  return fmt::format("{}", fmt::join(packed, "; "));
+}
+
 ModelInfo describe(const model::Qwen3& decoder) {
   const model::Config& c = decoder.config();
   ModelInfo info;
@@ -57,11 +78,7 @@ ModelInfo describe(const model::Qwen3& decoder) {
                                                  use.bytes / 1048576.0, fmt::join(use.roles, ", ")));
   }
   // Layer matrices carry nearly all the compute; the embedding is read row by row in place.
-  switch (decoder.weights().layers.front().q_proj.packing) {
-    case kernels::Packing::kF32: info.weight_format = "F32"; break;
-    case kernels::Packing::kBF16: info.weight_format = "BF16"; break;
-    case kernels::Packing::kInt8: info.weight_format = "INT8"; break;
-  }
+  info.weight_format = held_as(decoder.weights().layers);
   return info;
 }
 

@@ -26,6 +26,7 @@ const char* packing_name(kernels::Packing packing) {
     case kernels::Packing::kF32: return "f32";
     case kernels::Packing::kBF16: return "bf16";
     case kernels::Packing::kInt8: return "int8";
+    case kernels::Packing::kInPlace: break;  // never cached: nothing is packed
   }
   return "?";
 }

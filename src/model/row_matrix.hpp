@@ -2,9 +2,10 @@
 // mapping, never copied. F32 and BF16 rows go to the kernels as they are; rows in any other encoding
 // (GGUF blocks, F16, or BF16 when f32 is asked for) are decoded to f32 when a step needs them, with
 // the format's own decoding (io::read_values): a lookup decodes its rows, logits_of() its chosen
-// rows, and a full product decodes blocks of rows on the pool. Every product is computed by the
-// same f32 kernel on the same decoded values as it would be on a decoded copy, so the results are
-// those of that copy, bit for bit.
+// rows, and a full product is that of the layer matrices read in place (kernels::Packing::kInPlace:
+// panels of rows decoded on the pool). Every product is computed by an f32 kernel on the decoded
+// values, so the results are those of a decoded copy (packed as kF32 for a full product), bit for
+// bit.
 #pragma once
 
 #include <cstddef>

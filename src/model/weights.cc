@@ -14,8 +14,9 @@
 namespace qguard::model {
 namespace {
 
-// How a layer matrix stored as `file` is held. kAuto keeps a block-quantized matrix near its
-// size as int8 with one scale per row (docs/model.md, "GGUF files").
+// How a layer matrix stored as `file` is held. kAuto runs a block-quantized matrix in its file
+// encoding, read in place: memory stays at the file's size, and products are exact (docs/model.md,
+// "GGUF files").
 kernels::Packing held_packing(WeightFormat wanted, const io::TensorView& file) {
   switch (wanted) {
     case WeightFormat::kF32: return kernels::Packing::kF32;
@@ -23,7 +24,7 @@ kernels::Packing held_packing(WeightFormat wanted, const io::TensorView& file) {
     case WeightFormat::kInt8: return kernels::Packing::kInt8;
     case WeightFormat::kAuto: break;
   }
-  if (file.quantization) return kernels::Packing::kInt8;
+  if (file.quantization) return kernels::Packing::kInPlace;
   return file.dtype == DType::kBF16 ? kernels::Packing::kBF16 : kernels::Packing::kF32;
 }
 
@@ -103,7 +104,13 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
     layer.k_norm = vector(checkpoint, p + "self_attn.k_norm.weight", c.head_dim);
     auto matrix = [&](const char* name, kernels::PackedMatrix& target, int rows, int cols) {
       const io::TensorView& t = checkpoint.get(p + name, {rows, cols});
-      matrices.push_back({p + name, &t, held_packing(format, t), &target});
+      const kernels::Packing packing = held_packing(format, t);
+      if (packing == kernels::Packing::kInPlace) {
+        target = kernels::in_place(t.encoding(), rows, cols, t.data, t.nbytes);
+        w.matrix_bytes += t.nbytes;
+      } else {
+        matrices.push_back({p + name, &t, packing, &target});
+      }
     };
     matrix("self_attn.q_proj.weight", layer.q_proj, c.q_dim(), h);
     matrix("self_attn.k_proj.weight", layer.k_proj, c.kv_dim(), h);
@@ -115,7 +122,7 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   }
 
   std::optional<PackCache> cache;
-  if (!pack_cache_dir.empty()) {
+  if (!pack_cache_dir.empty() && !matrices.empty()) {
     cache.emplace(pack_cache_dir, checkpoint, matrices);
     w.pack_cache = cache->map(matrices);
   }
@@ -131,7 +138,8 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
       const auto failure = cache->write(matrices);
       w.pack_cache_status = failure ? "not written: " + *failure : "written " + cache->path().string();
     } else {
-      w.pack_cache_status = "off";
+      w.pack_cache_status =
+          pack_cache_dir.empty() ? "off" : "not used: every layer matrix is read in place from the file";
     }
   }
   for (const PackedTensor& m : matrices) w.matrix_bytes += m.target->bytes;

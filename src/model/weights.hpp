@@ -1,7 +1,8 @@
 // The weights of a Qwen3 checkpoint, checked against the config. Layer matrices are packed once at
-// load into the layout of the matrix-product kernel (kernels/packed_matmul.hpp) in the dtype they
-// are held in; the embedding (and an untied lm_head) are read in place from the memory-mapped file,
-// whatever their encoding (row_matrix.hpp). Norm vectors are copied to f32.
+// load into the layout of the matrix-product kernel (kernels/packed_matmul.cc) in the dtype they
+// are held in, or, GGUF blocks by default, read in place from the memory-mapped file
+// (kernels::Packing::kInPlace); the embedding (and an untied lm_head) are read in place whatever
+// their encoding (row_matrix.hpp). Norm vectors are copied to f32.
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,7 @@ struct Weights {
   RowMatrix embed_tokens, lm_head;  // lm_head is the embedding when tied
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
-  std::size_t matrix_bytes = 0;              // bytes of matrix storage used for compute (the embedding's in the file)
+  std::size_t matrix_bytes = 0;  // bytes of matrix storage used for compute (those read in place: in the file)
   std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
   std::string pack_cache_status;             // ModelInfo::pack_cache
 };

@@ -1,16 +1,22 @@
 #!/usr/bin/python3
 """qguard on the GGUF models of make_gguf_fixtures.py:
 
-    check_gguf_models.py QGUARD FIXTURE_DIR reference   each quantized model: `--weights f32` logits against
-                                                        qwen3_reference.py on the reference's decoding of its
-                                                        weights (bound 5e-5 of the largest logit); `--weights
-                                                        int8` against the reference's int8 scheme on the same
-                                                        weights (the same bound: the embedding and lm_head
-                                                        are decoded exactly, as in the f32 path); the default
-                                                        (int8 layer matrices) within DEFAULT_BOUND
+    check_gguf_models.py QGUARD FIXTURE_DIR reference   each quantized model: `--weights f32` and the default
+                                                        (block-quantized matrices read in place) logits
+                                                        against qwen3_reference.py on the reference's decoding
+                                                        of its weights (bound 5e-5 of the largest logit);
+                                                        `--weights int8` against the reference's int8 scheme
+                                                        on the same weights (the same bound: the embedding and
+                                                        lm_head are decoded exactly, as in the f32 path)
+    check_gguf_models.py QGUARD FIXTURE_DIR in_place [LAUNCHER]
+                                                        each quantized model (Q8_0, Q4_0, Q4_K + Q6_K, Q5_K):
+                                                        the default's logits equal `--weights f32`'s (the
+                                                        decoded copy, packed f32) bit for bit; LAUNCHER (e.g.
+                                                        "qemu-x86_64 -cpu Haswell") runs qguard
     check_gguf_models.py QGUARD FIXTURE_DIR identical   one model as BF16 safetensors and as BF16 GGUF: the
                                                         same logits, bit for bit, with every --weights; a
-                                                        quantized GGUF the same through the pack cache
+                                                        quantized GGUF the same through the pack cache, which
+                                                        its default (nothing packed) leaves empty
     check_gguf_models.py QGUARD FIXTURE_DIR classify    `qguard classify` on a GGUF file with its tokenizer in
                                                         the metadata gives the verdicts of the safetensors twin
     check_gguf_models.py QGUARD FIXTURE_DIR info        `qguard info` describes a GGUF file
@@ -34,10 +40,7 @@ import gguf_format as g  # noqa: E402
 import make_gguf_fixtures  # noqa: E402
 
 F32_BOUND = 5e-5  # as the safetensors comparisons (tests/CMakeLists.txt)
-# The default path holds quantized layer matrices as int8 (one scale per row, activations per 64
-# inputs) against the reference's f32: measured ratios are 3.0e-2 to 3.8e-2 on these models, 1.4e-6
-# for F16 (held as f32). A wrongly decoded matrix gives ratios near 1.
-DEFAULT_BOUND = 0.1
+QUANTIZED_CASES = [name for name, case in make_gguf_fixtures.CASES.items() if case[3] != "F16"]
 # Seeds of the 3 token ids of the int8 comparison (few ids: every activation is a chance of a tie):
 # the first whose activations all stay clear of an int8 rounding tie (check_logits.INT8_TIE_MARGIN)
 # in the reference is used, so float32 noise cannot decide a rounding.
@@ -55,8 +58,8 @@ def run(qguard, *args):
     return subprocess.run([qguard, *args], capture_output=True, text=True, timeout=600)
 
 
-def logits(qguard, model, ids, *extra):
-    return check_logits.run_qguard(qguard, model, ids, True, list(extra), 600, "")
+def logits(qguard, model, ids, *extra, launcher=""):
+    return check_logits.run_qguard(qguard, model, ids, True, list(extra), 600, launcher)
 
 
 def reference(qguard, out):
@@ -66,7 +69,7 @@ def reference(qguard, out):
         f32 = check_logits.check(qguard, model, ids, extra_args=["--weights", "f32"], reference_dir=decoded)
         check(f32["max_abs_diff"] <= F32_BOUND * f32["max_abs_ref"], f"{name}: --weights f32 ratio {f32['ratio']:.2e}")
         default = check_logits.check(qguard, model, ids, reference_dir=decoded)
-        check(default["max_abs_diff"] <= DEFAULT_BOUND * default["max_abs_ref"],
+        check(default["max_abs_diff"] <= F32_BOUND * default["max_abs_ref"],
               f"{name}: default weights ratio {default['ratio']:.2e}")
         for seed in INT8_SEEDS:
             int8_ids = np.random.default_rng(seed).integers(0, 1000, 3).tolist()
@@ -79,6 +82,19 @@ def reference(qguard, out):
               f"(ids of seed {seed}, closest rounding {int8['int8_min_margin']:.1e} from a tie)")
 
 
+def in_place(qguard, out, launcher=""):
+    ids = np.random.default_rng(7).integers(0, 1000, 14).tolist()  # 14 tokens: more than one tile of tokens
+    for name in QUANTIZED_CASES:
+        model = os.path.join(out, f"{name}.gguf")
+        default = logits(qguard, model, ids, launcher=launcher)
+        f32 = logits(qguard, model, ids, "--weights", "f32", launcher=launcher)
+        check(np.array_equal(default, f32), f"{name}: blocks read in place give --weights f32's logits, bit for bit")
+        # One token: the products of one row of activations, as in a decode step.
+        one = logits(qguard, model, ids[:1], launcher=launcher)
+        check(np.array_equal(one, logits(qguard, model, ids[:1], "--weights", "f32", launcher=launcher)),
+              f"{name}: one token: --weights f32's logits, bit for bit")
+
+
 def identical(qguard, out):
     ids = [0, 1, 17, 999, 500, 17, 42, 3]
     for weights in ("auto", "f32", "int8"):
@@ -86,13 +102,17 @@ def identical(qguard, out):
         b = logits(qguard, os.path.join(out, "bf16.gguf"), ids, "--weights", weights)
         check(np.array_equal(a, b), f"BF16 safetensors and BF16 GGUF, --weights {weights}: identical logits")
     quantized = os.path.join(out, "q4_k_m.gguf")
-    plain = logits(qguard, quantized, ids)
     with tempfile.TemporaryDirectory() as cache:
-        written = logits(qguard, quantized, ids, "--pack-cache", cache)
-        mapped = logits(qguard, quantized, ids, "--pack-cache", cache)
-        check(len(os.listdir(cache)) == 1, "a quantized GGUF's packed matrices are written to the pack cache")
+        in_place_logits = logits(qguard, quantized, ids, "--pack-cache", cache)
+        check(not os.listdir(cache), "a quantized GGUF read in place writes nothing to the pack cache")
+        check(np.array_equal(in_place_logits, logits(qguard, quantized, ids)),
+              "a quantized GGUF read in place: the same logits with --pack-cache")
+        plain = logits(qguard, quantized, ids, "--weights", "int8")
+        written = logits(qguard, quantized, ids, "--weights", "int8", "--pack-cache", cache)
+        mapped = logits(qguard, quantized, ids, "--weights", "int8", "--pack-cache", cache)
+        check(len(os.listdir(cache)) == 1, "a quantized GGUF's int8 matrices are written to the pack cache")
     check(np.array_equal(plain, written) and np.array_equal(plain, mapped),
-          "a quantized GGUF through the pack cache: identical logits")
+          "a quantized GGUF through the pack cache (--weights int8): identical logits")
 
 
 def classify(qguard, out):
@@ -116,7 +136,8 @@ def info(qguard, out):
     check("file dtypes         F32, Q4_K, Q6_K" in text, "info lists the tensor types")
     check(any(line.strip().startswith("Q6_K: 5 tensors") and "mlp.down_proj" in line and "lm_head" in line
               for line in text.splitlines()), "info says which tensors are Q6_K")
-    check("weights held as     INT8" in text, "quantized layer matrices are held as int8 by default")
+    check("weights held as     Q4_K, Q6_K blocks in place" in text,
+          "quantized layer matrices are read in place by default")
     print(text)
 
 
@@ -157,11 +178,12 @@ def errors(qguard, out):
 
 
 def main(argv):
-    if len(argv) != 4 or argv[3] not in ("reference", "identical", "classify", "info", "errors"):
+    parts = ("reference", "in_place", "identical", "classify", "info", "errors")
+    if not (len(argv) == 4 and argv[3] in parts or len(argv) == 5 and argv[3] == "in_place"):
         print(__doc__.strip(), file=sys.stderr)
         return 2
     try:
-        globals()[argv[3]](argv[1], argv[2])
+        globals()[argv[3]](argv[1], argv[2], *argv[4:])
     except check_logits.CheckError as e:
         print(f"check_gguf_models: error: {e}", file=sys.stderr)
         return 2
