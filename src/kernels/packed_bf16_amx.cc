@@ -41,8 +41,8 @@ inline void load_pair(const std::uint16_t* p, __m512& even, __m512& odd) {
   odd = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32(static_cast<int>(0xffff0000u))));
 }
 
-// y for tokens t0 .. t0 + TB on FMAs, input by input in order: what the FMA kernels of BF16 panels
-// compute, bit for bit. For prompt tails under 16 tokens and one-token steps.
+// y for tokens t0 .. t0 + TB on FMAs: one fused multiply-add per input, in input order, as the FMA
+// kernels of BF16 panels compute. For prompt tails under 16 tokens and one-token steps.
 template <int TB>
 void pair_tile(const std::uint16_t* panel, const float* x, std::size_t cols, std::size_t t0, float* y, std::size_t ldy,
                std::size_t r0, int valid) {
