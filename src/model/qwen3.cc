@@ -10,6 +10,20 @@
 namespace qguard::model {
 namespace {
 
+// Below this many tokens the row-wise steps run on the calling thread: waking the pool would cost
+// more than it saves.
+constexpr int kParallelTokens = 8;
+
+// body(t) for every token t < T, spread over the pool when there are enough of them.
+template <typename Body>
+void for_each_token(kernels::ThreadPool& pool, int T, const Body& body) {
+  if (T >= kParallelTokens) {
+    pool.parallel_for(static_cast<std::size_t>(T), [&](std::size_t t) { body(static_cast<int>(t)); });
+  } else {
+    for (int t = 0; t < T; ++t) body(t);
+  }
+}
+
 void check_token_ids(std::span<const std::int32_t> ids, int vocab_size) {
   for (std::int32_t id : ids) {
     if (id < 0 || id >= vocab_size) {
@@ -63,7 +77,7 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   cache.resize(p0 + T);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
-    for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]);
+    for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]); });
 
     // q, k and v of the normed input (quantized once for int8 weights); k and v go to the cache.
     float* k = cache.keys(l) + static_cast<std::size_t>(p0) * c.kv_dim();
@@ -72,42 +86,47 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
     kernels::matmul(pool_, attention_input, w.q_proj, q.data());
     kernels::matmul(pool_, attention_input, w.k_proj, k);
     kernels::matmul(pool_, attention_input, w.v_proj, v);
-    for (int t = 0; t < T; ++t) {
+    // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the
+    // cache keeps this layer's keys and values rounded.
+    const bool bf16_attention = w.q_proj.packing == kernels::Packing::kInt8;
+    for_each_token(pool_, T, [&](int t) {
       for (int j = 0; j < c.num_heads; ++j) {
         float* qj = &q[(static_cast<std::size_t>(t) * c.num_heads + j) * hd];
         kernels::rmsnorm(qj, w.q_norm.data(), hd, eps, qj);
         kernels::rope(qj, &cos[t * half], &sin[t * half], half);
       }
+      float* kt = k + static_cast<std::size_t>(t) * c.kv_dim();
       for (int j = 0; j < c.num_kv_heads; ++j) {
-        float* kj = k + (static_cast<std::size_t>(t) * c.num_kv_heads + j) * hd;
+        float* kj = kt + static_cast<std::size_t>(j) * hd;
         kernels::rmsnorm(kj, w.k_norm.data(), hd, eps, kj);
         kernels::rope(kj, &cos[t * half], &sin[t * half], half);
       }
-    }
-
-    // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the
-    // cache keeps this layer's keys and values rounded.
-    const bool bf16_attention = w.q_proj.packing == kernels::Packing::kInt8;
-    if (bf16_attention) {
-      kernels::round_to_bf16(k, static_cast<std::size_t>(T) * c.kv_dim());
-      kernels::round_to_bf16(v, static_cast<std::size_t>(T) * c.kv_dim());
-    }
+      if (bf16_attention) {
+        kernels::round_to_bf16(kt, c.kv_dim());
+        kernels::round_to_bf16(v + static_cast<std::size_t>(t) * c.kv_dim(), c.kv_dim());
+      }
+    });
 
     // Causal grouped-query attention over the cached positions and these, then the output projection.
     const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, T, cache.length(), bf16_attention};
     kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
     kernels::matmul(pool_, attn.data(), T, w.o_proj, h.data());
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];
-
-    for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], w.post_attention_norm.data(), H, eps, &h[t * H]);
+    for_each_token(pool_, T, [&](int t) {
+      float* xt = &x[t * H];
+      for (int i = 0; i < H; ++i) xt[i] += h[t * H + i];
+      kernels::rmsnorm(xt, w.post_attention_norm.data(), H, eps, &h[t * H]);
+    });
     const kernels::LayerInput mlp_input = kernels::prepare_input(pool_, h.data(), T, H, w.gate_proj);
     kernels::matmul(pool_, mlp_input, w.gate_proj, gate.data());
     kernels::matmul(pool_, mlp_input, w.up_proj, up.data());
-    kernels::silu_mul(gate.data(), up.data(), gate.size());
+    const std::size_t I = c.intermediate_size;
+    for_each_token(pool_, T, [&](int t) { kernels::silu_mul(&gate[t * I], &up[t * I], I); });
     kernels::matmul(pool_, gate.data(), T, w.down_proj, h.data());
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] += h[i];
+    for_each_token(pool_, T, [&](int t) {
+      for (int i = 0; i < H; ++i) x[t * H + i] += h[t * H + i];
+    });
   }
-  for (int t = 0; t < T; ++t) kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]);
+  for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });
   return x;
 }
 
