@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <new>
+#include <utility>
 #include <vector>
 
 #include "io/gguf_blocks.hpp"
@@ -75,7 +76,9 @@ struct PackedMatrix {
 };
 
 // A vector whose data starts on a 64-byte boundary: AMX tile rows (64 bytes) are then one cache line
-// each, not two.
+// each, not two. Growing it leaves the new elements uninitialized (resize(n) does not zero them:
+// its users write every element before reading it, and zeroing megabytes per call showed in
+// profiles); resize(n, value) and assign(n, value) still set them.
 template <typename T>
 struct CacheLineAllocator {
   using value_type = T;
@@ -84,6 +87,14 @@ struct CacheLineAllocator {
   CacheLineAllocator(const CacheLineAllocator<U>&) {}
   T* allocate(std::size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
   void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;  // default-initialized: no zeroing
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
   bool operator==(const CacheLineAllocator&) const = default;
 };
 template <typename T>
