@@ -13,6 +13,8 @@
 
 namespace qguard::kernels::QGUARD_TARGET::amx {
 
+constexpr int kTileRows = 16;  // the most rows a tile holds: tokens per group in the kernels
+
 // The tile configuration (LDTILECFG's 64-byte operand): palette 1, then per tile its bytes per row
 // and its rows.
 struct alignas(64) TileConfig {

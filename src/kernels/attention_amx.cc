@@ -20,7 +20,7 @@
 namespace qguard::kernels::QGUARD_TARGET {
 namespace {
 
-constexpr int kRows = 16;      // query rows per block: a tile's rows
+constexpr int kRows = amx::kTileRows;  // query rows per block
 constexpr int kKeyGroup = 16;  // keys per score tile
 constexpr int kPairs = 32;     // BF16 inputs per tile row (16 pairs)
 constexpr amx::TileConfig kConfig = amx::full_tiles(8);

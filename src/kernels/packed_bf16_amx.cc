@@ -27,7 +27,7 @@ namespace {
 constexpr int kPairRows = 32;     // rows per panel (two 16-lane halves)
 constexpr int kStepInputs = 32;   // inputs of one tile product: 16 pairs
 constexpr int kPairValues = 2 * kPairRows;  // BF16 values per pair of columns
-constexpr int kAmxTokens = 16;    // a tile's rows
+constexpr int kAmxTokens = amx::kTileRows;
 constexpr int kTokensPerTile = 12;  // FMA register tile: 12 tokens × 2 halves of accumulators
 constexpr std::size_t kPrefetchPairs = 8;
 

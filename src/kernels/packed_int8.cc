@@ -280,7 +280,7 @@ void panel_all_tokens(int tokens, const std::uint8_t* panel, const LayerInput& x
   }
 }
 
-constexpr int kAmxTokens = 16;  // a tile's rows
+constexpr int kAmxTokens = amx::kTileRows;
 // Tiles 0-1 and 2-3: int32 sums of the 16 tokens × rows 0-15 and 16-31, for even and odd blocks;
 // 4 and 5: the tokens' activations for even and odd blocks; 6-7: the weights of rows 0-15, 16-31.
 constexpr amx::TileConfig kAmxConfig = amx::full_tiles(8);
