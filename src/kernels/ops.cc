@@ -40,9 +40,7 @@ float softmax_numerators(float* x, std::size_t n) {
   std::size_t i = 0;
   Batch peak(-INFINITY);
   for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, Batch::load_unaligned(x + i));
-  alignas(64) float lanes[kLanes];
-  peak.store_aligned(lanes);
-  float max = *std::max_element(lanes, lanes + kLanes);
+  float max = max_lane(peak);
   for (; i < n; ++i) max = std::max(max, x[i]);
 
   Batch sums(0.f);

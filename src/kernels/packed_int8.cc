@@ -59,22 +59,21 @@ inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
 // holding an Inf or NaN has no int8 form: its scale is NaN (q and sum 0), so every product using it
 // is NaN, as in f32, and never a finite number made from the int32 that NaN converts to.
 float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t& sum) {
-  FloatBatch peak(0.f), poison(0.f);  // poison: Σ v · 0, NaN exactly when some v is Inf or NaN
+  FloatBatch peak(0.f);
+  auto nan = xsimd::batch_bool<float>(false);  // a NaN is lost by max, so it is tracked apart
   std::size_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     const FloatBatch x = FloatBatch::load_unaligned(v + i);
     peak = xsimd::max(peak, xsimd::abs(x));
-    poison += x * FloatBatch(0.f);
+    nan = nan || xsimd::isnan(x);
   }
-  alignas(64) float lanes[kLanes];
-  peak.store_aligned(lanes);
-  float amax = *std::max_element(lanes, lanes + kLanes);
-  float poisoned = xsimd::hadd(poison);
+  float amax = max_lane(peak);
+  bool poisoned = xsimd::any(nan);
   for (; i < n; ++i) {
     amax = std::max(amax, std::abs(v[i]));
-    poisoned += v[i] * 0.f;
+    poisoned = poisoned || std::isnan(v[i]);
   }
-  if (std::isnan(poisoned)) {
+  if (poisoned || std::isinf(amax)) {
     std::fill(q, q + n, std::int8_t{0});
     sum = 0;
     return std::numeric_limits<float>::quiet_NaN();

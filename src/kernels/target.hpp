@@ -53,6 +53,21 @@ inline FloatBatch rounded_to_bf16(FloatBatch v) {
   return xsimd::select(xsimd::isnan(v), v, xsimd::bitwise_cast<FloatBatch>(rounded));
 }
 
+// The largest lane of v (xsimd 8 has no such reduction). Lanes holding NaN may or may not win.
+inline float max_lane(FloatBatch v) {
+#if defined(__AVX512F__)
+  return _mm512_reduce_max_ps(v);
+#elif defined(__AVX2__)
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+#else
+  alignas(64) float lanes[kLanes];
+  v.store_aligned(lanes);
+  return *std::max_element(lanes, lanes + kLanes);
+#endif
+}
+
 // n rounded up to a multiple of `multiple`.
 inline std::size_t round_up(int n, int multiple) {
   return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple;
