@@ -80,13 +80,9 @@ void pair_tile(const std::uint16_t* panel, const float* x, std::size_t cols, std
   }
 }
 
-template <int TB = kTokensPerTile>
 void pair_tokens(int tokens, const std::uint16_t* panel, const float* x, std::size_t cols, std::size_t t0, float* y,
                  std::size_t ldy, std::size_t r0, int valid) {
-  if constexpr (TB > 1) {
-    if (tokens < TB) return pair_tokens<TB - 1>(tokens, panel, x, cols, t0, y, ldy, r0, valid);
-  }
-  pair_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid);
+  with_tile_tokens<kTokensPerTile>(tokens, [&]<int TB>() { pair_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid); });
 }
 
 // Tiles 0 and 1: the f32 sums of 16 tokens × rows 0-15 and 16-31; 2-4: the tokens' hi, mid and lo
@@ -126,7 +122,7 @@ void amx_pair_panel(const std::uint16_t* panel, const LayerInput& x, std::size_t
 // x's rows as three BF16 terms each, [3][tokens][padded] (zeros past cols).
 void split_terms(ThreadPool& pool, LayerInput& in) {
   const std::size_t cols = in.cols, padded = padded_inputs(in.cols), terms = in.tokens * padded;
-  in.bf16_terms.assign(3 * terms, 0);
+  in.bf16_terms.resize(3 * terms);  // not zeroed (CacheLines): each row is written whole below
   pool.parallel_for(in.tokens, [&](std::size_t t) {
     const float* x = in.x + t * cols;
     std::uint16_t* out[3] = {&in.bf16_terms[t * padded], &in.bf16_terms[terms + t * padded],
@@ -148,6 +144,7 @@ void split_terms(ThreadPool& pool, LayerInput& in) {
         rest -= bf16_to_f32(term[c]);
       }
     }
+    for (auto* term : out) std::fill(term + cols, term + padded, std::uint16_t{0});
   });
 }
 

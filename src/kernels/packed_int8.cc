@@ -246,16 +246,12 @@ void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padd
 }
 
 // panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
-template <int TB = kTokensPerTile>
 void panel_tokens(int tokens_in_tile, const std::uint8_t* panel, const LayerInput& x, std::size_t padded,
                   std::size_t blocks, int t0, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
                   int valid) {
-  if constexpr (TB > 1) {
-    if (tokens_in_tile < TB) {
-      return panel_tokens<TB - 1>(tokens_in_tile, panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
-    }
-  }
-  panel_tile<TB>(panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
+  with_tile_tokens<kTokensPerTile>(tokens_in_tile, [&]<int TB>() {
+    panel_tile<TB>(panel, x, padded, blocks, t0, row_scales, y, ldy, r0, valid);
+  });
 }
 
 // The scales follow the panels in the packed block.

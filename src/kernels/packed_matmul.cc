@@ -62,13 +62,11 @@ void panel_tile(const Elem* panel, const float* x, std::size_t cols, std::size_t
 }
 
 // panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
-template <typename Elem, int TB = kTokensPerTile>
+template <typename Elem>
 void panel_tokens(int tokens_in_tile, const Elem* panel, const float* x, std::size_t cols, std::size_t t0, float* y,
                   std::size_t ldy, std::size_t r0, int valid) {
-  if constexpr (TB > 1) {
-    if (tokens_in_tile < TB) return panel_tokens<Elem, TB - 1>(tokens_in_tile, panel, x, cols, t0, y, ldy, r0, valid);
-  }
-  panel_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid);
+  with_tile_tokens<kTokensPerTile>(tokens_in_tile,
+                                   [&]<int TB>() { panel_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid); });
 }
 
 // Row by row: each source row is read sequentially (from the mapping, where it may be misaligned)

@@ -73,6 +73,16 @@ inline std::size_t round_up(int n, int multiple) {
   return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple;
 }
 
+// body.template operator()<n>() for a run-time n in [1, kMost]: a tile's token count turned into the
+// compile-time size its register tile is built for.
+template <int kMost, typename Body>
+void with_tile_tokens(int n, const Body& body) {
+  if constexpr (kMost > 1) {
+    if (n < kMost) return with_tile_tokens<kMost - 1>(n, body);
+  }
+  body.template operator()<kMost>();
+}
+
 // Two float vectors of rows per float panel: 8 baseline, 16 AVX2, 32 AVX-512.
 inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 
