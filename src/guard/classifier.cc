@@ -48,7 +48,7 @@ class PolicyHead {
     std::call_once(once_, [&] {
       ids_ = tokenizer.encode(std::string(guard::policy_head(kind)), SpecialTokens::kMatch);
       model::KvCache cache = decoder.new_cache();
-      decoder.forward(ids_, cache);
+      decoder.forward(ids_, cache, model::Qwen3::Outputs::kLast);  // only the keys and values are kept
       master_.emplace(std::move(cache));
     });
     return ids_;

@@ -26,8 +26,7 @@ class ModelSession final : public TokenSource {
  private:
   void run_pending() {
     if (pending_.empty()) return;
-    const std::vector<float> hidden = decoder_.forward(pending_, cache_);
-    last_hidden_.assign(hidden.end() - decoder_.config().hidden_size, hidden.end());
+    last_hidden_ = decoder_.forward(pending_, cache_, model::Qwen3::Outputs::kLast);
     pending_.clear();
   }
 

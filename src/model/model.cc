@@ -102,10 +102,9 @@ std::vector<float> Model::logits(const std::vector<std::int32_t>& ids, bool all_
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "logits needs at least one token id");
   const model::Qwen3& decoder = state_->decoder;
   model::KvCache cache = decoder.new_cache();
-  const std::vector<float> hidden = decoder.forward(ids, cache);
-  const int rows = all_positions ? static_cast<int>(ids.size()) : 1;
-  const float* first = hidden.data() + (ids.size() - rows) * decoder.config().hidden_size;
-  return decoder.logits(first, rows);
+  const std::vector<float> hidden =
+      decoder.forward(ids, cache, all_positions ? model::Qwen3::Outputs::kAll : model::Qwen3::Outputs::kLast);
+  return decoder.logits(hidden.data(), static_cast<int>(hidden.size()) / decoder.config().hidden_size);
 }
 
 struct Model::Session::State {
@@ -121,8 +120,8 @@ Model::Session::~Session() = default;
 std::vector<float> Model::Session::append(const std::vector<std::int32_t>& ids) {
   if (ids.empty()) throw Error(ErrorCode::kInvalidArgument, "Session::append needs at least one token id");
   const model::Qwen3& decoder = state_->model->state_->decoder;
-  const std::vector<float> hidden = decoder.forward(ids, state_->cache);
-  return decoder.logits(hidden.data() + (ids.size() - 1) * decoder.config().hidden_size, 1);
+  const std::vector<float> hidden = decoder.forward(ids, state_->cache, model::Qwen3::Outputs::kLast);
+  return decoder.logits(hidden.data(), 1);
 }
 
 int Model::Session::length() const { return state_->cache.length(); }

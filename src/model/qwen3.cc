@@ -47,7 +47,7 @@ Qwen3::Qwen3(ModelFiles files, int threads, WeightFormat format, const std::stri
   for (int i = 0; i < half; ++i) inv_freq_.push_back(std::pow(config_.rope_theta, -2.0 * i / config_.head_dim));
 }
 
-std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& cache) const {
+std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs) const {
   const Config& c = config_;
   const int T = static_cast<int>(ids.size());
   const int H = c.hidden_size, hd = c.head_dim, half = hd / 2;
@@ -77,23 +77,34 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   cache.resize(p0 + T);
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
+    // Rows `first` .. T - 1 go on past this layer's keys and values: all of them, except in the last
+    // layer when only the last token's state is wanted (later positions need the others' keys and
+    // values, never their outputs). q, attn, gate and up hold those rows from index 0.
+    const int first = outputs == Outputs::kLast && l == c.num_layers - 1 ? T - 1 : 0, rows = T - first;
+    float* const xr = &x[static_cast<std::size_t>(first) * H];
     for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]); });
 
     // q, k and v of the normed input (quantized once for int8 weights); k and v go to the cache.
     float* k = cache.keys(l) + static_cast<std::size_t>(p0) * c.kv_dim();
     float* v = cache.values(l) + static_cast<std::size_t>(p0) * c.kv_dim();
     const kernels::LayerInput attention_input = kernels::prepare_input(pool_, h.data(), T, H, w.q_proj);
-    kernels::matmul(pool_, attention_input, w.q_proj, q.data());
+    if (first == 0) {
+      kernels::matmul(pool_, attention_input, w.q_proj, q.data());
+    } else {
+      kernels::matmul(pool_, &h[static_cast<std::size_t>(first) * H], rows, w.q_proj, q.data());
+    }
     kernels::matmul(pool_, attention_input, w.k_proj, k);
     kernels::matmul(pool_, attention_input, w.v_proj, v);
     // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the
     // cache keeps this layer's keys and values rounded.
     const bool bf16_attention = w.q_proj.packing == kernels::Packing::kInt8;
     for_each_token(pool_, T, [&](int t) {
-      for (int j = 0; j < c.num_heads; ++j) {
-        float* qj = &q[(static_cast<std::size_t>(t) * c.num_heads + j) * hd];
-        kernels::rmsnorm(qj, w.q_norm.data(), hd, eps, qj);
-        kernels::rope(qj, &cos[t * half], &sin[t * half], half);
+      if (t >= first) {
+        for (int j = 0; j < c.num_heads; ++j) {
+          float* qj = &q[(static_cast<std::size_t>(t - first) * c.num_heads + j) * hd];
+          kernels::rmsnorm(qj, w.q_norm.data(), hd, eps, qj);
+          kernels::rope(qj, &cos[t * half], &sin[t * half], half);
+        }
       }
       float* kt = k + static_cast<std::size_t>(t) * c.kv_dim();
       for (int j = 0; j < c.num_kv_heads; ++j) {
@@ -108,25 +119,27 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
     });
 
     // Causal grouped-query attention over the cached positions and these, then the output projection.
-    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, T, cache.length(), bf16_attention};
+    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, rows, cache.length(), bf16_attention};
     kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
-    kernels::matmul(pool_, attn.data(), T, w.o_proj, h.data());
-    for_each_token(pool_, T, [&](int t) {
-      float* xt = &x[t * H];
+    kernels::matmul(pool_, attn.data(), rows, w.o_proj, h.data());
+    for_each_token(pool_, rows, [&](int t) {
+      float* xt = xr + static_cast<std::size_t>(t) * H;
       for (int i = 0; i < H; ++i) xt[i] += h[t * H + i];
       kernels::rmsnorm(xt, w.post_attention_norm.data(), H, eps, &h[t * H]);
     });
-    const kernels::LayerInput mlp_input = kernels::prepare_input(pool_, h.data(), T, H, w.gate_proj);
+    const kernels::LayerInput mlp_input = kernels::prepare_input(pool_, h.data(), rows, H, w.gate_proj);
     kernels::matmul(pool_, mlp_input, w.gate_proj, gate.data());
     kernels::matmul(pool_, mlp_input, w.up_proj, up.data());
     const std::size_t I = c.intermediate_size;
-    for_each_token(pool_, T, [&](int t) { kernels::silu_mul(&gate[t * I], &up[t * I], I); });
-    kernels::matmul(pool_, gate.data(), T, w.down_proj, h.data());
-    for_each_token(pool_, T, [&](int t) {
-      for (int i = 0; i < H; ++i) x[t * H + i] += h[t * H + i];
+    for_each_token(pool_, rows, [&](int t) { kernels::silu_mul(&gate[t * I], &up[t * I], I); });
+    kernels::matmul(pool_, gate.data(), rows, w.down_proj, h.data());
+    for_each_token(pool_, rows, [&](int t) {
+      for (int i = 0; i < H; ++i) xr[t * H + i] += h[t * H + i];
     });
   }
-  for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });
+  if (outputs == Outputs::kLast) x.erase(x.begin(), x.end() - H);
+  const int out_rows = static_cast<int>(x.size()) / H;
+  for_each_token(pool_, out_rows, [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });
   return x;
 }
 

@@ -30,11 +30,15 @@ class Qwen3 {
   const std::string& file_format() const { return file_format_; }  // ModelFiles::format
   KvCache new_cache() const { return KvCache(config_); }
 
+  // Which final hidden states forward returns: every position's, or only the last one's (which spares
+  // the last layer's queries, attention and MLP for the other positions).
+  enum class Outputs { kAll, kLast };
+
   // Runs `ids` at positions cache.length(), cache.length()+1, ... and appends their keys and
-  // values to `cache`. Returns the final-normed hidden states, [ids.size(), hidden_size] row-major.
-  // Throws Error(kInvalidArgument) for an id outside the vocabulary, Error(kInputTooLong) past
-  // max_position_embeddings.
-  std::vector<float> forward(std::span<const std::int32_t> ids, KvCache& cache) const;
+  // values to `cache`. Returns the final-normed hidden states, [ids.size(), hidden_size] row-major
+  // (kAll) or [1, hidden_size] (kLast). Throws Error(kInvalidArgument) for an id outside the
+  // vocabulary, Error(kInputTooLong) past max_position_embeddings.
+  std::vector<float> forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs = Outputs::kAll) const;
 
   // logits = hidden · lm_headᵀ for `rows` hidden states: [rows, vocab_size].
   std::vector<float> logits(const float* hidden, int rows) const;

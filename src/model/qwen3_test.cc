@@ -95,6 +95,26 @@ TEST_CASE("prefill of a prefix then token-by-token decode equals one prefill") {
   }
 }
 
+TEST_CASE("the last position alone (Outputs::kLast) equals the last row of every position, with the same cache") {
+  for (WeightFormat format : {WeightFormat::kAuto, WeightFormat::kInt8}) {
+    for (const char* name : {"tied_bf16", "untied_gqa3_f32"}) {
+      CAPTURE(name);
+      CAPTURE(static_cast<int>(format));
+      const Qwen3 m(testdata(name), 2, format);
+      const auto ids = random_ids(37, m.config().vocab_size, 12);  // whole tile groups and a tail
+      KvCache all_cache = m.new_cache(), last_cache = m.new_cache();
+      const auto all = m.forward(ids, all_cache);
+      const auto last = m.forward(ids, last_cache, Qwen3::Outputs::kLast);
+      REQUIRE(last.size() == static_cast<std::size_t>(m.config().hidden_size));
+      CHECK(relative_diff(row_logits(m, last, 0), row_logits(m, all, 36)) < 1e-5);
+      // Later positions read the last layer's keys and values of every position from either cache.
+      const auto next = random_ids(3, m.config().vocab_size, 13);
+      CHECK(relative_diff(row_logits(m, m.forward(next, last_cache), 2), row_logits(m, m.forward(next, all_cache), 2)) <
+            1e-5);
+    }
+  }
+}
+
 TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
   const Qwen3 m(testdata("untied_gqa3_f32"), 2, WeightFormat::kAuto);
   const int vocab = m.config().vocab_size;

@@ -73,10 +73,13 @@ def expected_flops_and_bytes(config):
     layer_params = layer_matrices + 2 * h + 2 * d  # + input/post-attention norms, q/k norms
     n = layers * layer_params + h  # + the final norm
     flops = {}
+    # The last layer's q and o projections and MLP run for the last position only.
+    last_layer_query_side = h * heads * d * 2 + 3 * h * inter
     for t in map(int, LENGTHS):
-        # Each layer: 2 flops per weight per token; the i-th query meets i keys and i values.
-        attention = layers * heads * sum(4 * d * i for i in range(1, t + 1))
-        flops[str(t)] = 2 * n * t + 2 * vocab * h + attention
+        # Each layer: 2 flops per weight per token; the i-th query meets i keys and i values (in the
+        # last layer only the last query, which meets all t).
+        attention = (layers - 1) * heads * sum(4 * d * i for i in range(1, t + 1)) + heads * 4 * d * t
+        flops[str(t)] = 2 * n * t - 2 * last_layer_query_side * (t - 1) + 2 * vocab * h + attention
     decode_bytes = 2 * (layers * layer_matrices + vocab * h)  # BF16: every layer matrix + the tied lm_head
     return flops, decode_bytes
 

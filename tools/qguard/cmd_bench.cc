@@ -206,14 +206,19 @@ double memory_read_bytes_per_second(int threads) {
 // Floating-point operations of one prefill of `tokens` tokens from position 0 (what Model::logits
 // does): 2 flops per weight of every layer per token, the lm_head on the last position only, and
 // causal attention (for the i-th token, 1-based, per layer and head: q.k over i keys plus the
-// weighted sum of i values, 2 * head_dim * i flops each):
-//   flops(T) = 2 * N * T + 2 * V * h + 2 * layers * heads * head_dim * T * (T + 1)
+// weighted sum of i values, 2 * head_dim * i flops each). The last layer runs its queries, attention
+// and MLP for the last position only (Qwen3::Outputs::kLast), so T - 1 positions skip its q, o and
+// MLP matrices (S = h * q_dim * 2 + 3 * h * I weights) and all but the last query's attention:
+//   flops(T) = 2 * N * T - 2 * S * (T - 1) + 2 * V * h
+//              + 2 * heads * head_dim * ((layers - 1) * T * (T + 1) + 2 * T)
 // with N = parameters without the embedding (and without an untied lm_head), V = vocab, h = hidden.
 double prefill_flops(const ModelInfo& m, int tokens) {
-  const double embedding = static_cast<double>(m.vocab_size) * m.hidden_size;
+  const double h = m.hidden_size, embedding = static_cast<double>(m.vocab_size) * h;
   const double n = static_cast<double>(m.parameters) - embedding * (m.tie_word_embeddings ? 1 : 2);
+  const double skipped = h * m.num_heads * m.head_dim * 2 + 3 * h * m.intermediate_size;
   const double t = tokens;
-  return 2 * n * t + 2 * embedding + 2.0 * m.num_layers * m.num_heads * m.head_dim * t * (t + 1);
+  return 2 * n * t - 2 * skipped * (t - 1) + 2 * embedding +
+         2.0 * m.num_heads * m.head_dim * ((m.num_layers - 1) * t * (t + 1) + 2 * t);
 }
 
 // Weight bytes one decode step reads. weight_bytes holds every distinct matrix once: the embedding,
