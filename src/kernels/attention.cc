@@ -205,7 +205,7 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
   // Every kv head's keys_t, then every kv head's values_g: a copy of the whole cache, so it is
   // this call's (a thread_local copy would stay as large as the longest cache, on every server
   // thread that ever ran a prompt).
-  std::vector<float> gathered(2 * per_head * s.kv_heads);
+  CacheLines<float> gathered(2 * per_head * s.kv_heads);  // not zeroed: gather_head writes what is read
   float* const keys_t = gathered.data();
   float* const values_g = keys_t + per_head * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {

@@ -69,9 +69,11 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
     }
   }
 
-  std::vector<float> x(static_cast<std::size_t>(T) * H), h(x.size());
-  std::vector<float> q(static_cast<std::size_t>(T) * c.q_dim()), attn(q.size());
-  std::vector<float> gate(static_cast<std::size_t>(T) * c.intermediate_size), up(gate.size());
+  // Work buffers, not zeroed (CacheLines): every step writes the rows the next one reads.
+  std::vector<float> x(static_cast<std::size_t>(T) * H);
+  kernels::CacheLines<float> h(x.size());
+  kernels::CacheLines<float> q(static_cast<std::size_t>(T) * c.q_dim()), attn(q.size());
+  kernels::CacheLines<float> gate(static_cast<std::size_t>(T) * c.intermediate_size), up(gate.size());
   for (int t = 0; t < T; ++t) weights_.embed_tokens.copy_row(ids[t], &x[t * H]);
 
   cache.resize(p0 + T);
