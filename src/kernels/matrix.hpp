@@ -108,9 +108,9 @@ struct LayerInput {
   int tokens = 0, cols = 0;
   Packing packing = Packing::kF32;
   Target target = Target::kBaseline;
-  std::vector<std::int8_t> q;             // int8: [tokens, padded cols]
-  std::vector<float> scales;              // int8: [tokens, blocks]
-  std::vector<std::int32_t> vnni_offsets;  // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
+  CacheLines<std::int8_t> q;               // int8: [tokens, padded cols]
+  CacheLines<float> scales;                // int8: [tokens, blocks]
+  CacheLines<std::int32_t> vnni_offsets;   // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
   CacheLines<std::uint16_t> bf16_terms;    // BF16 on AMX tiles: x as three BF16 terms, [3][tokens][cols padded]
 };
 

@@ -369,10 +369,12 @@ PackedMatrix pack_int8(const MatrixView& w) {
 
 void quantize_input(ThreadPool& pool, LayerInput& in) {
   const std::size_t cols = in.cols, padded = padded_cols(in.cols), blocks = padded / kInt8Block;
-  in.q.assign(in.tokens * padded, 0);
-  in.scales.assign(in.tokens * blocks, 0.f);
-  in.vnni_offsets.assign(in.tokens * blocks, 0);
+  // Not zeroed (CacheLines): each token writes its row, the padding past `cols` included.
+  in.q.resize(in.tokens * padded);
+  in.scales.resize(in.tokens * blocks);
+  in.vnni_offsets.resize(in.tokens * blocks);
   auto quantize_token = [&](std::size_t t) {
+    std::fill(&in.q[t * padded + cols], &in.q[t * padded] + padded, std::int8_t{0});
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
       std::int32_t sum;
