@@ -28,6 +28,10 @@ constexpr int kPairRows = 32;     // rows per panel (two 16-lane halves)
 constexpr int kStepInputs = 32;   // inputs of one tile product: 16 pairs
 constexpr int kPairValues = 2 * kPairRows;  // BF16 values per pair of columns
 constexpr int kAmxTokens = amx::kTileRows;
+// A last group of fewer tokens runs on the tiles too when it has at least this many: a tile product
+// costs the same for any number of rows, and the FMA kernel takes ~2.8× a tile's time per token
+// (kernels_bench), so below this the FMAs finish the few tokens sooner.
+constexpr int kFewestAmxTokens = 6;
 constexpr int kTokensPerTile = 12;  // FMA register tile: 12 tokens × 2 halves of accumulators
 constexpr std::size_t kPrefetchPairs = 8;
 
@@ -42,7 +46,8 @@ inline void load_pair(const std::uint16_t* p, __m512& even, __m512& odd) {
 }
 
 // y for tokens t0 .. t0 + TB on FMAs: one fused multiply-add per input, in input order, as the FMA
-// kernels of BF16 panels compute. For prompt tails under 16 tokens and one-token steps.
+// kernels of BF16 panels compute. For inputs of fewer than 16 tokens (one-token steps) and short
+// last groups.
 template <int TB>
 void pair_tile(const std::uint16_t* panel, const float* x, std::size_t cols, std::size_t t0, float* y, std::size_t ldy,
                std::size_t r0, int valid) {
@@ -89,8 +94,9 @@ void pair_tokens(int tokens, const std::uint16_t* panel, const float* x, std::si
 // terms of 32 inputs; 5 and 6: the weights of rows 0-15 and 16-31 for those inputs.
 constexpr amx::TileConfig kPairConfig = amx::full_tiles(7);
 
-// 16 tokens from t0 × the panel's 32 rows, over every input.
-void amx_pair_panel(const std::uint16_t* panel, const LayerInput& x, std::size_t padded, int t0, float* y,
+// `tokens` (at most 16) tokens from t0 × the panel's 32 rows, over every input; the tile rows past
+// them read the zero rows that pad the terms (split_terms) and their sums are dropped.
+void amx_pair_panel(const std::uint16_t* panel, const LayerInput& x, std::size_t padded, int t0, int tokens, float* y,
                     std::size_t ldy, std::size_t r0, int valid) {
   const std::size_t term_stride = x.bf16_terms.size() / 3, row_bytes = padded * sizeof(std::uint16_t);
   const std::uint16_t* hi = x.bf16_terms.data() + t0 * padded;
@@ -113,20 +119,26 @@ void amx_pair_panel(const std::uint16_t* panel, const LayerInput& x, std::size_t
   alignas(64) float sums[2][kAmxTokens][16];
   amx::store<0>(sums[0], 64);
   amx::store<1>(sums[1], 64);
-  for (int j = 0; j < kAmxTokens; ++j) {
+  for (int j = 0; j < tokens; ++j) {
     float* out = y + (t0 + j) * ldy + r0;
     for (int r = 0; r < valid; ++r) out[r] = sums[r / 16][j][r % 16];
   }
 }
 
-// x's rows as three BF16 terms each, [3][tokens][padded] (zeros past cols).
+// x's rows as three BF16 terms each, [3][tokens rounded up to 16][padded] (zeros past cols and past
+// the last token: a short last group's tile rows read them).
 void split_terms(ThreadPool& pool, LayerInput& in) {
-  const std::size_t cols = in.cols, padded = padded_inputs(in.cols), terms = in.tokens * padded;
+  const std::size_t cols = in.cols, padded = padded_inputs(in.cols), rows = round_up(in.tokens, kAmxTokens);
+  const std::size_t terms = rows * padded;
   in.bf16_terms.resize(3 * terms);  // not zeroed (CacheLines): each row is written whole below
-  pool.parallel_for(in.tokens, [&](std::size_t t) {
-    const float* x = in.x + t * cols;
+  pool.parallel_for(rows, [&](std::size_t t) {
     std::uint16_t* out[3] = {&in.bf16_terms[t * padded], &in.bf16_terms[terms + t * padded],
                              &in.bf16_terms[2 * terms + t * padded]};
+    if (t >= static_cast<std::size_t>(in.tokens)) {
+      for (auto* term : out) std::fill(term, term + padded, std::uint16_t{0});
+      return;
+    }
+    const float* x = in.x + t * cols;
     std::size_t c = 0;
     for (; c + 16 <= cols; c += 16) {
       __m512 rest = _mm512_loadu_ps(x + c);
@@ -203,12 +215,17 @@ void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, const PackedMatri
   for_each_panel_tile(pool, w.rows, kPairRows, in.tokens, in.tokens,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
                         const std::uint16_t* panel = values + p * kPairRows * padded;
-                        // Groups of 16 tokens on AMX, the rest on FMAs.
-                        const int on_amx = in.bf16_terms.empty() ? 0 : tile_tokens / kAmxTokens * kAmxTokens;
+                        // Groups of 16 tokens on AMX, and a last group of fewer unless it is too
+                        // small to pay; the rest on FMAs.
+                        const int last = tile_tokens % kAmxTokens;
+                        const int on_amx = in.bf16_terms.empty()           ? 0
+                                           : last >= kFewestAmxTokens ? tile_tokens
+                                                                      : tile_tokens - last;
                         if (on_amx > 0) {
                           amx::configure(kPairConfig);
                           for (int t = t0; t < t0 + on_amx; t += kAmxTokens) {
-                            amx_pair_panel(panel, in, padded, t, y, w.rows, r0, valid);
+                            amx_pair_panel(panel, in, padded, t, std::min(kAmxTokens, t0 + on_amx - t), y, w.rows,
+                                           r0, valid);
                           }
                           amx::release();
                         }
