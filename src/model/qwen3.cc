@@ -141,7 +141,8 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   }
   if (outputs == Outputs::kLast) x.erase(x.begin(), x.end() - H);
   const int out_rows = static_cast<int>(x.size()) / H;
-  for_each_token(pool_, out_rows, [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });
+  for_each_token(pool_, out_rows,
+                 [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });
   return x;
 }
 
