@@ -25,39 +25,6 @@ constexpr int kKeyGroup = 16;  // keys per score tile
 constexpr int kPairs = 32;     // BF16 inputs per tile row (16 pairs)
 constexpr amx::TileConfig kConfig = amx::full_tiles(8);
 
-// Rounds 16 floats to BF16 (nearest, ties to even; inputs are finite).
-__m256i to_bf16(__m512 v) {
-  const __m512i bits = _mm512_castps_si512(v);
-  const __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  const __m512i rounded = _mm512_add_epi32(bits, _mm512_add_epi32(odd, _mm512_set1_epi32(0x7fff)));
-  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(rounded, 16));
-}
-
-// rows[i] becomes column i: a 16 × 16 transpose of 32-bit words, through 32-bit, 64-bit and 128-bit
-// interleaves.
-void transpose16(__m512i rows[16]) {
-  __m512i a[16], b[16];
-  for (int i = 0; i < 16; i += 2) {
-    a[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
-    a[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
-  }
-  for (int g = 0; g < 16; g += 4) {  // b[g + m]: in each 128-bit lane L, rows g .. g + 3 of column 4L + m
-    b[g] = _mm512_unpacklo_epi64(a[g], a[g + 2]);
-    b[g + 1] = _mm512_unpackhi_epi64(a[g], a[g + 2]);
-    b[g + 2] = _mm512_unpacklo_epi64(a[g + 1], a[g + 3]);
-    b[g + 3] = _mm512_unpackhi_epi64(a[g + 1], a[g + 3]);
-  }
-  for (int m = 0; m < 4; ++m) {  // column 4L + m gathers lane L of b[m], b[4 + m], b[8 + m], b[12 + m]
-    const __m512i x0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), x1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xee);
-    const __m512i y0 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44),
-                  y1 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xee);
-    rows[m] = _mm512_shuffle_i32x4(x0, y0, 0x88);
-    rows[4 + m] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
-    rows[8 + m] = _mm512_shuffle_i32x4(x1, y1, 0x88);
-    rows[12 + m] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
-  }
-}
-
 // One kv head's keys and values as the tiles' second operands, each 32-bit word a BF16 pair, zero
 // from `length` to `padded` (the cached floats are BF16 values already: their upper halves are exact):
 //   keys_p[(d / 2) · padded + k] = (keys[k, kv_head, d], keys[k, kv_head, d + 1]) for even d;
@@ -76,12 +43,12 @@ void gather_head(const AttentionShape& s, const float* keys, const float* values
   alignas(64) static constexpr std::uint16_t kUpperHalves[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
                                                                  23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
                                                                  45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
-  const __m512i upper_halves = _mm512_load_si512(kUpperHalves);
+  const __m512i pick_upper_halves = _mm512_load_si512(kUpperHalves);
   for (std::size_t k0 = 0; k0 < padded; k0 += kKeyGroup) {
     for (int d0 = 0; d0 < hd; d0 += kPairs) {
       __m512i rows[16];
       for (int i = 0; i < 16; ++i) {
-        rows[i] = _mm512_permutex2var_epi16(bits(keys, k0 + i, d0), upper_halves, bits(keys, k0 + i, d0 + 16));
+        rows[i] = _mm512_permutex2var_epi16(bits(keys, k0 + i, d0), pick_upper_halves, bits(keys, k0 + i, d0 + 16));
       }
       transpose16(rows);
       for (int j = 0; j < 16; ++j) _mm512_storeu_si512(keys_p + (d0 / 2 + j) * padded + k0, rows[j]);
@@ -152,8 +119,9 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   for (int i = 0; i < rows; ++i) {
     const float* src = q + block.offset(i);
     for (int d = 0; d < hd; d += 16) {
-      const __m256i scaled = to_bf16(_mm512_mul_ps(_mm512_loadu_ps(src + d), _mm512_set1_ps(block.scale)));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(&scratch.queries[i * hd + d]), scaled);
+      const __m512 scaled = _mm512_mul_ps(_mm512_loadu_ps(src + d), _mm512_set1_ps(block.scale));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(&scratch.queries[i * hd + d]),
+                          upper_halves(rounded_to_bf16(scaled)));
     }
   }
   const int keys_seen = block.visible(rows - 1);
@@ -185,7 +153,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     for (int k = 0; k < static_cast<int>(width); k += 16) {
       const __mmask16 seen = visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
       const __m512 numerators = _mm512_maskz_loadu_ps(seen, row + k);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + k), to_bf16(numerators));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + k), upper_halves(rounded_to_bf16(numerators)));
     }
   }
 

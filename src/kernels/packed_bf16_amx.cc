@@ -144,8 +144,7 @@ void split_terms(ThreadPool& pool, LayerInput& in) {
       __m512 rest = _mm512_loadu_ps(x + c);
       for (auto* term : out) {
         const __m512 rounded = rounded_to_bf16(rest);
-        _mm256_storeu_si256(reinterpret_cast<__m256i*>(term + c),
-                            _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(rounded), 16)));
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(term + c), upper_halves(rounded));
         rest = _mm512_sub_ps(rest, rounded);
       }
     }

@@ -106,33 +106,13 @@ std::size_t panel_count(int rows) { return (static_cast<std::size_t>(rows) + kPa
 constexpr std::size_t kDecodedColumns = 256;
 
 // dst[c * ld_dst + i] = src[i * ld_src + c] for i, c < kLanes: a square of kLanes rows becomes
-// kLanes columns of a panel (in registers: 4 rounds of shuffles on AVX-512, 3 on AVX2).
+// kLanes columns of a panel (in registers: transpose16 on AVX-512, 3 rounds of shuffles on AVX2).
 void transpose_square(const float* src, std::size_t ld_src, float* dst, std::size_t ld_dst) {
 #if defined(__AVX512F__)
-  __m512 r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * ld_src);
-  for (int k = 0; k < 8; ++k) {  // within 128-bit lanes: (r2k, r2k+1) interleaved
-    t[2 * k] = _mm512_unpacklo_ps(r[2 * k], r[2 * k + 1]);
-    t[2 * k + 1] = _mm512_unpackhi_ps(r[2 * k], r[2 * k + 1]);
-  }
-  for (int k = 0; k < 4; ++k) {  // r[4k + j]: rows 4k..4k+3 of columns j, j+4, j+8, j+12 (one per lane)
-    const __m512d a = _mm512_castps_pd(t[4 * k]), b = _mm512_castps_pd(t[4 * k + 1]);
-    const __m512d c = _mm512_castps_pd(t[4 * k + 2]), d = _mm512_castps_pd(t[4 * k + 3]);
-    r[4 * k] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * k + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * k + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * k + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
-  }
-  for (int j = 0; j < 4; ++j) {  // gather lane L of r[j], r[4+j], r[8+j], r[12+j]: column j + 4L
-    const __m512 even_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x88);
-    const __m512 odd_low = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xDD);
-    const __m512 even_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x88);
-    const __m512 odd_high = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xDD);
-    _mm512_storeu_ps(dst + j * ld_dst, _mm512_shuffle_f32x4(even_low, even_high, 0x88));
-    _mm512_storeu_ps(dst + (j + 8) * ld_dst, _mm512_shuffle_f32x4(even_low, even_high, 0xDD));
-    _mm512_storeu_ps(dst + (j + 4) * ld_dst, _mm512_shuffle_f32x4(odd_low, odd_high, 0x88));
-    _mm512_storeu_ps(dst + (j + 12) * ld_dst, _mm512_shuffle_f32x4(odd_low, odd_high, 0xDD));
-  }
+  __m512i r[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_castps_si512(_mm512_loadu_ps(src + i * ld_src));
+  transpose16(r);
+  for (int c = 0; c < 16; ++c) _mm512_storeu_ps(dst + c * ld_dst, _mm512_castsi512_ps(r[c]));
 #elif defined(__AVX2__)
   __m256 r[8], t[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * ld_src);

@@ -53,6 +53,38 @@ inline FloatBatch rounded_to_bf16(FloatBatch v) {
   return xsimd::select(xsimd::isnan(v), v, xsimd::bitwise_cast<FloatBatch>(rounded));
 }
 
+#if defined(__AVX512F__)
+// The upper 16 bits of each lane: the BF16 encodings of floats that are BF16 values (rounded_to_bf16).
+inline __m256i upper_halves(__m512 v) {
+  return _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(v), 16));
+}
+
+// rows[i] becomes column i: a 16 × 16 transpose of 32-bit words, through 32-bit, 64-bit and 128-bit
+// interleaves.
+inline void transpose16(__m512i rows[16]) {
+  __m512i a[16], b[16];
+  for (int i = 0; i < 16; i += 2) {
+    a[i] = _mm512_unpacklo_epi32(rows[i], rows[i + 1]);
+    a[i + 1] = _mm512_unpackhi_epi32(rows[i], rows[i + 1]);
+  }
+  for (int g = 0; g < 16; g += 4) {  // b[g + m]: in each 128-bit lane L, rows g .. g + 3 of column 4L + m
+    b[g] = _mm512_unpacklo_epi64(a[g], a[g + 2]);
+    b[g + 1] = _mm512_unpackhi_epi64(a[g], a[g + 2]);
+    b[g + 2] = _mm512_unpacklo_epi64(a[g + 1], a[g + 3]);
+    b[g + 3] = _mm512_unpackhi_epi64(a[g + 1], a[g + 3]);
+  }
+  for (int m = 0; m < 4; ++m) {  // column 4L + m gathers lane L of b[m], b[4 + m], b[8 + m], b[12 + m]
+    const __m512i x0 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0x44), x1 = _mm512_shuffle_i32x4(b[m], b[4 + m], 0xee);
+    const __m512i y0 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0x44),
+                  y1 = _mm512_shuffle_i32x4(b[8 + m], b[12 + m], 0xee);
+    rows[m] = _mm512_shuffle_i32x4(x0, y0, 0x88);
+    rows[4 + m] = _mm512_shuffle_i32x4(x0, y0, 0xdd);
+    rows[8 + m] = _mm512_shuffle_i32x4(x1, y1, 0x88);
+    rows[12 + m] = _mm512_shuffle_i32x4(x1, y1, 0xdd);
+  }
+}
+#endif
+
 // The largest lane of v (xsimd 8 has no such reduction). Lanes holding NaN may or may not win.
 inline float max_lane(FloatBatch v) {
 #if defined(__AVX512F__)
