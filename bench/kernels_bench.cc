@@ -77,10 +77,6 @@ std::vector<std::byte> random_blocks(qguard::io::GgmlType type, std::initializer
   return bytes;
 }
 
-const char* name(Packing packing) {
-  return packing == Packing::kInt8 ? "int8" : packing == Packing::kBF16 ? "bf16" : "f32";
-}
-
 struct Shape {
   const char* name;
   int rows, cols;
@@ -138,13 +134,13 @@ int main(int argc, char** argv) {
           for (std::size_t i = 0; i < packed.size(); ++i) k.matmul_packed(pool, inputs[i], packed[i], y.data());
         });
         if (tokens == 1) {
-          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n", name(packing),
+          fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n", packing_name(packing),
                      seconds * 1e3, bytes / seconds / 1e9);
         } else {
           fmt::print(
               "  {:4} layer matrices, {:3} tokens:  {:6.2f} ms  {:7.1f} G/s  {:5.1f}% of the {} peak"
               "  (+ {:.2f} ms preparing 7 inputs)\n",
-              name(packing), tokens, seconds * 1e3, ops / seconds / 1e9, 100 * ops / seconds / layer_peak,
+              packing_name(packing), tokens, seconds * 1e3, ops / seconds / 1e9, 100 * ops / seconds / layer_peak,
               layer_peak == int8_peak ? "int8" : "f32", prepare_seconds * 1e3);
         }
       }

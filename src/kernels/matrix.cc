@@ -25,4 +25,14 @@ PanelStorage allocate_panels(std::size_t bytes) {
 
 void copy_row(const MatrixView& w, int r, float* out) { widen(w.row(r), w.dtype, w.cols, out); }
 
+const char* packing_name(Packing packing) {
+  switch (packing) {
+    case Packing::kF32: return "f32";
+    case Packing::kBF16: return "bf16";
+    case Packing::kInt8: return "int8";
+    case Packing::kInPlace: return "in place";
+  }
+  return "?";
+}
+
 }  // namespace qguard::kernels

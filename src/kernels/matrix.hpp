@@ -40,6 +40,8 @@ void copy_row(const MatrixView& w, int r, float* out);
 //          the rows of one panel at a time into a per-thread f32 panel and runs the kF32 kernel on
 //          it, so its results are those of the decoded matrix packed as kF32, bit for bit.
 enum class Packing { kF32, kBF16, kInt8, kInPlace };
+// "f32", "bf16", "int8", "in place" (part of the pack cache's key, so stable).
+const char* packing_name(Packing packing);
 
 inline constexpr int kInt8Block = 64;  // inputs sharing one activation scale
 

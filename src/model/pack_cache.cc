@@ -21,16 +21,6 @@ namespace {
 constexpr char kMagic[8] = {'Q', 'G', 'P', 'A', 'C', 'K', '0', '1'};
 constexpr std::uint64_t kAlignment = 4096;
 
-const char* packing_name(kernels::Packing packing) {
-  switch (packing) {
-    case kernels::Packing::kF32: return "f32";
-    case kernels::Packing::kBF16: return "bf16";
-    case kernels::Packing::kInt8: return "int8";
-    case kernels::Packing::kInPlace: break;  // never cached: nothing is packed
-  }
-  return "?";
-}
-
 std::uint64_t fnv1a(std::string_view text) {
   std::uint64_t hash = 14695981039346656037ull;
   for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ull;
@@ -74,7 +64,8 @@ PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& che
     key_ += fmt::format("file {} {} {}\n", absolute.string(), size, modified);
   }
   for (const PackedTensor& t : tensors) {
-    key_ += fmt::format("tensor {} {} {} {}\n", t.name, packing_name(t.packing), t.tensor->shape[0], t.tensor->shape[1]);
+    key_ += fmt::format("tensor {} {} {} {}\n", t.name, kernels::packing_name(t.packing), t.tensor->shape[0],
+                        t.tensor->shape[1]);
   }
   path_ = dir_ / fmt::format("qguard-{:016x}.pack", fnv1a(key_));
 }
