@@ -264,7 +264,8 @@ std::string_view TensorView::type_name() const {
 }
 
 void read_values(const TensorView& tensor, std::size_t first, std::size_t count, float* out) {
-  dequantize(tensor.encoding(), tensor.data + encoded_bytes(tensor.encoding(), first), count, out);
+  const GgmlType encoding = tensor.encoding();
+  dequantize(encoding, tensor.data + encoded_bytes(encoding, first), count, out);
 }
 
 Checkpoint Checkpoint::adopt(const fs::path& origin, MappedFile file, TensorMap tensors) {
