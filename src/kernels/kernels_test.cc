@@ -329,7 +329,9 @@ TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
   const PackedMatrix on_vnni = vnni.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
   const PackedMatrix on_amx = amx.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
   ThreadPool pool(2);
-  for (int tokens : {16, 17, 32, 48, 77}) {
+  // Whole groups of 16; last groups of 1 and 5 (VNNI), 6 and 13 (tiles); more than the 128 tokens
+  // the AMX kernel takes at once (150: 128, then 16 + 6).
+  for (int tokens : {16, 17, 21, 22, 32, 48, 77, 150, 200}) {
     CAPTURE(tokens);
     auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 72 + tokens);
     std::vector<float> expected(static_cast<std::size_t>(tokens) * rows), got(expected.size(), NAN);

@@ -36,6 +36,13 @@ constexpr int kInt8PanelRows = 16;
 constexpr int kTokensPerTile = 3;  // 3 tokens × 2 vectors: 6 accumulators, no spills on AVX2
 #endif
 constexpr int kGroupBytes = kInt8PanelRows * kGroup;
+// Quantized activations are padded with zero rows to a multiple of this many tokens (an AMX tile's
+// rows on AVX-512 builds, for the AMX kernel's last group).
+#if defined(__AVX512F__)
+constexpr int kQuantizedRows = amx::kTileRows;
+#else
+constexpr int kQuantizedRows = 1;
+#endif
 constexpr int kGroupsPerBlock = kInt8Block / kGroup;
 
 std::size_t padded_cols(int cols) { return (static_cast<std::size_t>(cols) + kInt8Block - 1) / kInt8Block * kInt8Block; }
@@ -276,56 +283,84 @@ void panel_all_tokens(int tokens, const std::uint8_t* panel, const LayerInput& x
 }
 
 constexpr int kAmxTokens = amx::kTileRows;
-// Tiles 0-1 and 2-3: int32 sums of the 16 tokens × rows 0-15 and 16-31, for even and odd blocks;
-// 4 and 5: the tokens' activations for even and odd blocks; 6-7: the weights of rows 0-15, 16-31.
+// Tiles 0-1 and 2-3: int32 sums of 16 tokens × rows 0-15 and 16-31, for even and odd steps; 4 and
+// 5: the tokens' activations for even and odd steps; 6-7: a block's weights of rows 0-15, 16-31.
 constexpr amx::TileConfig kAmxConfig = amx::full_tiles(8);
 
 using ExactSums = std::int32_t[2][kAmxTokens][16];  // [row half][token][row]
 
-// One block's int32 sums of 16 tokens × 32 rows, on tiles kC (rows 0-15), kC + 1 (16-31) and kA.
+// One block's int32 sums of 16 tokens × 32 rows, started on tiles kC (rows 0-15) and kC + 1
+// (16-31) with the activations on kA and the block's weights on 6 and 7; the instructions return
+// before the tiles hold the sums.
 template <int kC, int kA>
-void block_products(const std::int8_t* a, std::size_t padded, const std::uint8_t* w, ExactSums& out) {
-  amx::load<6>(w, kGroupBytes);
-  amx::load<7>(w + 64, kGroupBytes);
+void start_products(const std::int8_t* a, std::size_t padded) {
   amx::load<kA>(a, padded);
   amx::zero<kC>();
   amx::zero<kC + 1>();
   amx::dot_signed_unsigned<kC, kA, 6>();
   amx::dot_signed_unsigned<kC + 1, kA, 7>();
+}
+
+template <int kC>
+void store_products(ExactSums& out) {
   amx::store<kC>(out[0], 64);
   amx::store<kC + 1>(out[1], 64);
 }
 
-// 16 tokens from t0 × the panel's rows. Software-pipelined: block b's products run on the tiles
-// while the vector units scale and add up block b - 1's, stored the iteration before.
+// `tokens` tokens from t0 (at most kAmxGroups groups of 16; a last group of fewer reads the zero
+// rows that pad the activations, and its extra sums are dropped) × the panel's rows. Each block's
+// weights are loaded once for all the groups, whose f32 sums stay in L1. Software-pipelined: a tile
+// store waits for the products that fill it, so step s's sums (a block and a group) are stored
+// only after step s + 1's products are started on the other tiles, and the vector units then scale
+// and add them up.
+constexpr int kAmxGroups = 8;  // 128 tokens: 16 KiB of f32 sums
+// A last group of fewer than 16 tokens runs on the tiles when full groups come before it (the
+// weights are then on the tiles already) and it has at least this many tokens; otherwise the VNNI
+// register tiles are as fast or faster (kernels_bench, interleaved: 6 tokens after 64 take 0.91×
+// the time on tiles, 1-2 tokens 1.02×, and 6-15 tokens alone 1.0-1.6×).
+constexpr int kFewestAmxTokens = 6;
+
 void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
-               const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
-  alignas(64) ExactSums exact[2];  // even and odd blocks
-  RowSums sums[kAmxTokens];
+               int tokens, const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
+  alignas(64) ExactSums exact;
+  RowSums sums[kAmxGroups * kAmxTokens];
   const std::int8_t* a = x.q.data() + t0 * padded;
-  for (std::size_t b = 0; b <= blocks; ++b) {
-    if (b < blocks) {
-      const std::uint8_t* w = panel + b * kGroupsPerBlock * kGroupBytes;
-      if (b % 2 == 0) {
-        block_products<0, 4>(a + b * kInt8Block, padded, w, exact[0]);
+  const std::size_t groups = (tokens + kAmxTokens - 1) / kAmxTokens, steps = blocks * groups;
+  for (std::size_t s = 0; s <= steps; ++s) {
+    if (s < steps) {
+      const std::size_t b = s / groups, g = s % groups;
+      if (g == 0) {
+        const std::uint8_t* w = panel + b * kGroupsPerBlock * kGroupBytes;
+        amx::load<6>(w, kGroupBytes);
+        amx::load<7>(w + 64, kGroupBytes);
+      }
+      const std::int8_t* group = a + g * kAmxTokens * padded + b * kInt8Block;
+      if (s % 2 == 0) {
+        start_products<0, 4>(group, padded);
       } else {
-        block_products<2, 5>(a + b * kInt8Block, padded, w, exact[1]);
+        start_products<2, 5>(group, padded);
       }
     }
-    if (b == 0) continue;
-    const std::size_t done = b - 1;
-    for (int j = 0; j < kAmxTokens; ++j) {
-      const std::size_t at = (t0 + j) * blocks + done;
+    if (s == 0) continue;
+    const std::size_t done = s - 1, b = done / groups, g = done % groups;
+    if (done % 2 == 0) {
+      store_products<0>(exact);
+    } else {
+      store_products<2>(exact);
+    }
+    const int in_group = std::min<int>(kAmxTokens, tokens - static_cast<int>(g) * kAmxTokens);
+    for (int j = 0; j < in_group; ++j) {
+      const std::size_t token = g * kAmxTokens + j, at = (t0 + token) * blocks + b;
       const __m512i offset = _mm512_set1_epi32(x.vnni_offsets[at]);
       const __m512 scale = _mm512_set1_ps(x.scales[at]);
       for (int h = 0; h < 2; ++h) {
-        const __m512i sum = _mm512_add_epi32(_mm512_load_si512(exact[done % 2][h][j]), offset);
-        float* lane = sums[j].lane + 16 * h;
+        const __m512i sum = _mm512_add_epi32(_mm512_load_si512(exact[h][j]), offset);
+        float* lane = sums[token].lane + 16 * h;
         _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, _mm512_load_ps(lane)));
       }
     }
   }
-  store_rows(sums, kAmxTokens, row_scales, y + t0 * ldy, ldy, r0, valid);
+  store_rows(sums, tokens, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
 #endif
 
@@ -369,8 +404,11 @@ PackedMatrix pack_int8(const MatrixView& w) {
 
 void quantize_input(ThreadPool& pool, LayerInput& in) {
   const std::size_t cols = in.cols, padded = padded_cols(in.cols), blocks = padded / kInt8Block;
-  // Not zeroed (CacheLines): each token writes its row, the padding past `cols` included.
-  in.q.resize(in.tokens * padded);
+  // Not zeroed (CacheLines): each token writes its row, the padding past `cols` included; the rows
+  // that pad the tokens to a whole AMX tile are zeros.
+  const std::size_t rows = round_up(in.tokens, kQuantizedRows);
+  in.q.resize(rows * padded);
+  std::fill(in.q.data() + in.tokens * padded, in.q.data() + rows * padded, std::int8_t{0});
   in.scales.resize(in.tokens * blocks);
   in.vnni_offsets.resize(in.tokens * blocks);
   auto quantize_token = [&](std::size_t t) {
@@ -409,12 +447,16 @@ void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& 
   for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, x.tokens,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
                         const std::uint8_t* panel = values + p * kInt8PanelRows * padded;
-                        // Groups of 16 tokens on AMX, the rest on the VNNI register tiles.
-                        const int on_amx = tile_tokens / kAmxTokens * kAmxTokens;
+                        // Groups of 16 tokens on AMX, and a last group of fewer when it pays;
+                        // the rest on the VNNI register tiles.
+                        const int last = tile_tokens % kAmxTokens;
+                        const bool last_on_amx = tile_tokens > kAmxTokens && last >= kFewestAmxTokens;
+                        const int on_amx = last_on_amx ? tile_tokens : tile_tokens - last;
                         if (on_amx > 0) {
                           amx::configure(kAmxConfig);
-                          for (int t = t0; t < t0 + on_amx; t += kAmxTokens) {
-                            amx_panel(panel, x, padded, blocks, t, scales, y, w.rows, r0, valid);
+                          for (int t = t0; t < t0 + on_amx; t += kAmxGroups * kAmxTokens) {
+                            amx_panel(panel, x, padded, blocks, t, std::min(kAmxGroups * kAmxTokens, t0 + on_amx - t),
+                                      scales, y, w.rows, r0, valid);
                           }
                           amx::release();
                         }
