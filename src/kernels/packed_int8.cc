@@ -103,7 +103,7 @@ float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t&
 // With 12 tokens × 2 vectors of int32 accumulators in registers, the f32 sums live in memory (L1):
 // they are touched once per block of 16 vpdpbusd per accumulator.
 struct alignas(64) RowSums {
-  float lane[kInt8PanelRows] = {};
+  float lane[kInt8PanelRows];  // not zeroed here: the register tiles value-initialize theirs
 };
 
 void store_row(const RowSums& sums, const float* row_scales, float* out) {
@@ -247,7 +247,7 @@ void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padd
     xs[j] = x.scales.data() + (t0 + j) * blocks;
     offsets[j] = x.vnni_offsets.data() + (t0 + j) * blocks;
   }
-  RowSums sums[TB];
+  RowSums sums[TB]{};
   tile<TB>(panel, xq, xs, offsets, blocks, sums);
   store_rows(sums, TB, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
@@ -323,7 +323,7 @@ constexpr int kFewestAmxTokens = 6;
 void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                int tokens, const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
   alignas(64) ExactSums exact;
-  RowSums sums[kAmxGroups * kAmxTokens];
+  RowSums sums[kAmxGroups * kAmxTokens];  // the first block writes them (16 KiB not zeroed per call)
   const std::int8_t* a = x.q.data() + t0 * padded;
   const std::size_t groups = (tokens + kAmxTokens - 1) / kAmxTokens, steps = blocks * groups;
   for (std::size_t s = 0; s <= steps; ++s) {
@@ -356,7 +356,8 @@ void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padde
       for (int h = 0; h < 2; ++h) {
         const __m512i sum = _mm512_add_epi32(_mm512_load_si512(exact[h][j]), offset);
         float* lane = sums[token].lane + 16 * h;
-        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, _mm512_load_ps(lane)));
+        const __m512 before = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(lane);
+        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, before));
       }
     }
   }
