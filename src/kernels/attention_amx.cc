@@ -65,14 +65,14 @@ void gather_head(const AttentionShape& s, const float* keys, const float* values
   }
 }
 
-// C = Σ_{i < steps} A_i · B_i for kColumns (2 or 4) tiles of 16 columns summed in tiles kC0 .. kC0 +
-// kColumns - 1 (independent sums: a chain of products into one tile would wait on each), A_i in
+// Starts C = Σ_{i < steps} A_i · B_i for kColumns (2 or 4) tiles of 16 columns summed in tiles kC0 ..
+// kC0 + kColumns - 1 (independent sums: a chain of products into one tile would wait on each), A_i in
 // tile 4 and the B tiles in 5–7: A_i is 32 BF16s per row at a + 32 i (rows a_stride bytes apart);
-// B_i's column tile j is 16 BF16 pairs per row at b + i · b_step + 16 j (rows b_stride bytes apart);
-// C's rows go c_stride bytes apart.
+// B_i's column tile j is 16 BF16 pairs per row at b + i · b_step + 16 j (rows b_stride bytes apart).
+// The instructions return before the tiles hold the sums: store_products takes them out.
 template <int kC0, int kColumns>
-void tile_products(int steps, const std::uint16_t* a, std::size_t a_stride, const std::uint32_t* b, std::size_t b_step,
-                   std::size_t b_stride, float* c, std::size_t c_stride) {
+void start_products(int steps, const std::uint16_t* a, std::size_t a_stride, const std::uint32_t* b,
+                    std::size_t b_step, std::size_t b_stride) {
   static_assert((kColumns == 4 && kC0 == 0) || (kColumns == 2 && (kC0 == 0 || kC0 == 2)));
   constexpr int kB0 = kC0 == 2 ? 7 : 5, kB1 = kC0 == 2 ? 5 : 6;  // the other pair of sums' B tiles differ
   amx::zero<kC0>();
@@ -94,6 +94,11 @@ void tile_products(int steps, const std::uint16_t* a, std::size_t a_stride, cons
       amx::dot_bf16<3, 4, 5>();
     }
   }
+}
+
+// C's rows, c_stride bytes apart. A tile store waits for the products that fill it.
+template <int kC0, int kColumns>
+void store_products(float* c, std::size_t c_stride) {
   amx::store<kC0>(c, c_stride);
   amx::store<kC0 + 1>(c + 16, c_stride);
   if constexpr (kColumns == 4) {
@@ -130,16 +135,26 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   scratch.p.resize(kRows * width);
   scratch.sums.resize(static_cast<std::size_t>(kRows) * hd);
 
-  // Scores, 32 keys at a time, in tiles 0–1 and 2–3 by turns: one pair's sums are stored while the
-  // other's products run.
+  // Scores, 32 keys at a time, in tiles 0–1 and 2–3 by turns: a pair's sums are stored only after
+  // the next 32 keys' products have started on the other pair (stored at once, they would wait).
   const std::size_t query_bytes = hd * sizeof(std::uint16_t), key_row_bytes = padded * sizeof(std::uint32_t);
   const std::size_t key_step = (kPairs / 2) * padded, score_bytes = width * sizeof(float);
-  for (std::size_t k0 = 0; k0 < width; k0 += 2 * kPairs) {
-    tile_products<0, 2>(hd / kPairs, scratch.queries.data(), query_bytes, keys_p + k0, key_step, key_row_bytes,
-                        &scratch.scores[k0], score_bytes);
-    if (k0 + kPairs < width) {
-      tile_products<2, 2>(hd / kPairs, scratch.queries.data(), query_bytes, keys_p + k0 + kPairs, key_step,
-                          key_row_bytes, &scratch.scores[k0 + kPairs], score_bytes);
+  const int dim_steps = hd / kPairs, key_tiles = static_cast<int>(width / kPairs);
+  for (int n = 0; n <= key_tiles; ++n) {
+    const std::size_t k0 = static_cast<std::size_t>(n) * kPairs;
+    if (n < key_tiles) {
+      if (n % 2 == 0) {
+        start_products<0, 2>(dim_steps, scratch.queries.data(), query_bytes, keys_p + k0, key_step, key_row_bytes);
+      } else {
+        start_products<2, 2>(dim_steps, scratch.queries.data(), query_bytes, keys_p + k0, key_step, key_row_bytes);
+      }
+    }
+    if (n == 0) continue;
+    float* done = &scratch.scores[k0 - kPairs];
+    if ((n - 1) % 2 == 0) {
+      store_products<0, 2>(done, score_bytes);
+    } else {
+      store_products<2, 2>(done, score_bytes);
     }
   }
 
@@ -163,11 +178,11 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
   const int key_steps = static_cast<int>(width / kPairs);
   for (int d0 = 0; d0 < hd; d0 += 2 * kPairs) {
     if (hd - d0 >= 2 * kPairs) {
-      tile_products<0, 4>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes,
-                          &scratch.sums[d0], sum_bytes);
+      start_products<0, 4>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes);
+      store_products<0, 4>(&scratch.sums[d0], sum_bytes);
     } else {
-      tile_products<0, 2>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes,
-                          &scratch.sums[d0], sum_bytes);
+      start_products<0, 2>(key_steps, scratch.p.data(), p_bytes, values_p + d0, value_step, value_row_bytes);
+      store_products<0, 2>(&scratch.sums[d0], sum_bytes);
     }
   }
   for (int i = 0; i < rows; ++i) {
