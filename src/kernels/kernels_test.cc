@@ -91,6 +91,24 @@ TEST_CASE("f16 widening covers normals, subnormals and specials") {
   CHECK(std::isnan(f16_to_f32(0x7e00)));
 }
 
+TEST_CASE("softmax numerators of any length, the largest score last, nothing written past the row") {
+  for_each_target([](const TargetKernels& k) {
+    for (std::size_t n : {1, 5, 16, 33, 203}) {
+      CAPTURE(n);
+      auto a = random_vector(n, 7);
+      const float top = a.back() = *std::max_element(a.begin(), a.end()) + 1.f;  // in the last (partial) vector
+      auto p = a;
+      p.push_back(-7.f);  // a sentinel just past the row
+      const float sum = k.softmax_numerators(p.data(), n);
+      double total = 0;
+      for (float x : a) total += std::exp(double(x) - top);
+      CHECK(sum == doctest::Approx(total).epsilon(1e-6));
+      for (std::size_t i = 0; i < n; ++i) CHECK(p[i] == doctest::Approx(std::exp(double(a[i]) - top)).epsilon(1e-6));
+      CHECK(p[n] == -7.f);
+    }
+  });
+}
+
 TEST_CASE("dot, rmsnorm, rope, softmax numerators and silu_mul match their formulas") {
   for_each_target([](const TargetKernels& k) {
     const std::size_t n = 203;  // not a multiple of any SIMD width

@@ -37,21 +37,25 @@ void rope(float* z, const float* cos, const float* sin, std::size_t half) {
 }
 
 float softmax_numerators(float* x, std::size_t n) {
-  std::size_t i = 0;
-  Batch peak(-INFINITY);
-  for (; i + kLanes <= n; i += kLanes) peak = xsimd::max(peak, Batch::load_unaligned(x + i));
-  float max = max_lane(peak);
-  for (; i < n; ++i) max = std::max(max, x[i]);
+  // The last lanes go through the same vector exp as the others, padded with -inf (numerator 0): a
+  // scalar exp per leftover lane cost more than a whole vector (attention rows are any length).
+  const std::size_t whole = n / kLanes * kLanes;
+  alignas(64) float tail[kLanes];
+  std::fill(std::copy(x + whole, x + n, tail), tail + kLanes, -INFINITY);
+  Batch peak = Batch::load_aligned(tail);
+  for (std::size_t i = 0; i < whole; i += kLanes) peak = xsimd::max(peak, Batch::load_unaligned(x + i));
+  const Batch max(max_lane(peak));
 
   Batch sums(0.f);
-  for (i = 0; i + kLanes <= n; i += kLanes) {
-    const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - Batch(max));
+  for (std::size_t i = 0; i < whole; i += kLanes) {
+    const Batch e = xsimd::exp(Batch::load_unaligned(x + i) - max);
     sums += e;
     e.store_unaligned(x + i);
   }
-  float sum = xsimd::hadd(sums);
-  for (; i < n; ++i) sum += (x[i] = std::exp(x[i] - max));
-  return sum;
+  const Batch e = xsimd::exp(Batch::load_aligned(tail) - max);
+  e.store_aligned(tail);
+  std::copy(tail, tail + (n - whole), x + whole);
+  return xsimd::hadd(sums + e);
 }
 
 void silu_mul(float* gate, const float* up, std::size_t n) {
