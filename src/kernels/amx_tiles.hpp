@@ -55,10 +55,10 @@ inline void store(void* base, std::size_t stride) {
   __asm__ volatile("tilestored %%tmm%c2, (%0,%1,1)" : : "r"(base), "r"(stride), "i"(kTile) : "memory");
 }
 
-// C[m][n] += Σ_{i<4k} A[m][i] · B[i/4][4n + i%4]: A's bytes signed, B's unsigned, sums exact in int32.
+// C[m][n] += Σ_{i<4k} A[m][i] · B[i/4][4n + i%4]: signed bytes, sums exact in int32.
 template <int kC, int kA, int kB>
-inline void dot_signed_unsigned() {
-  __asm__ volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(kC), "i"(kA), "i"(kB));
+inline void dot_signed() {
+  __asm__ volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(kC), "i"(kA), "i"(kB));
 }
 
 // C[m][n] += Σ_{i<2k} A[m][i] · B[i/2][2n + i%2]: BF16 products, f32 sums.

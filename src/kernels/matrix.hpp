@@ -112,7 +112,7 @@ struct LayerInput {
   Target target = Target::kBaseline;
   CacheLines<std::int8_t> q;               // int8: [tokens, padded cols], then zero rows to 16 tokens (AVX-512)
   CacheLines<float> scales;                // int8: [tokens, blocks]
-  CacheLines<std::int32_t> vnni_offsets;   // int8: [tokens, blocks], -128 · Σ q over the block (VNNI)
+  CacheLines<std::uint8_t> q_unsigned;     // int8 on AVX-512: [tokens, padded cols], q + 128 (VNNI's unsigned operand)
   CacheLines<std::uint16_t> bf16_terms;    // BF16 on AMX tiles: x as three BF16 terms, [3][tokens][cols padded]
 };
 

@@ -7,9 +7,10 @@
 //
 // - AVX-512 VNNI: panels of 32 rows; a group of 4 inputs is 128 bytes, rows 0-15 × 4 inputs then rows
 //   16-31 × 4 inputs: what one 16-lane vpdpbusd accumulates when every lane sums 4 products. vpdpbusd
-//   multiplies unsigned by signed bytes, so weights are stored offset by +128 (u = q + 128, in
-//   [1, 255]) and the activations stay signed: Σ u·a = Σ q·a + 128 Σ a, and the accumulators start
-//   at -128 Σ a (LayerInput::vnni_offsets, computed when quantizing). No intermediate can overflow.
+//   multiplies unsigned by signed bytes, so it reads the activations offset by +128 (u = a + 128, in
+//   [1, 255]; LayerInput::q_unsigned) and the weights as they are: Σ u·q = Σ a·q + 128 Σ q, and the
+//   accumulators start at -128 Σ q, stored per row and block after the row scales. No intermediate
+//   can overflow. AMX tiles multiply signed by signed (tdpbssd): they need no offset at all.
 // - AVX2 (and the portable baseline, in scalar code): panels of 16 rows; a group is 64 bytes, rows
 //   0-7 × 4 inputs then rows 8-15. vpmaddubsw multiplies unsigned by signed bytes with 16-bit
 //   saturating pair sums, so it gets |a| and w · sign(a): 2 · 127 · 127 < 2^15 never saturates.
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <numeric>
 
 #include "kernels/target.hpp"
 
@@ -49,6 +51,14 @@ std::size_t padded_cols(int cols) { return (static_cast<std::size_t>(cols) + kIn
 std::size_t padded_rows(int rows) {
   return (static_cast<std::size_t>(rows) + kInt8PanelRows - 1) / kInt8PanelRows * kInt8PanelRows;
 }
+// Bytes after the row scales: AVX-512's accumulator starts, -128 Σ q per row and block, [panel][block][row].
+std::size_t row_offset_bytes([[maybe_unused]] int rows, [[maybe_unused]] int cols) {
+#if defined(__AVX512F__)
+  return padded_rows(rows) * (padded_cols(cols) / kInt8Block) * sizeof(std::int32_t);
+#else
+  return 0;
+#endif
+}
 
 // Rounded int32 lanes narrowed to int8 at `q` (they are within [-127, 127]).
 inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
@@ -62,10 +72,10 @@ inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
 }
 
 // q = round-half-even(v · 127 / max |v|) (all 0 for an all-zero span, and for one so small that
-// 127 / max |v| overflows: below ~3.7e-37); returns the scale max |v| / 127 and Σ q in `sum`. A span
+// 127 / max |v| overflows: below ~3.7e-37); returns the scale max |v| / 127. A span
 // holding an Inf or NaN has no int8 form: its scale is NaN (q and sum 0), so every product using it
 // is NaN, as in f32, and never a finite number made from the int32 that NaN converts to.
-float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t& sum) {
+float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
   FloatBatch peak(0.f);
   auto nan = xsimd::batch_bool<float>(false);  // a NaN is lost by max, so it is tracked apart
   std::size_t i = 0;
@@ -82,19 +92,14 @@ float quantize_span(const float* v, std::size_t n, std::int8_t* q, std::int32_t&
   }
   if (poisoned || std::isinf(amax)) {
     std::fill(q, q + n, std::int8_t{0});
-    sum = 0;
     return std::numeric_limits<float>::quiet_NaN();
   }
 
   const float inverse = amax > 0.f && 127.f / amax <= std::numeric_limits<float>::max() ? 127.f / amax : 0.f;
-  xsimd::batch<std::int32_t> total(0);
   for (i = 0; i + kLanes <= n; i += kLanes) {
-    const auto rounded = xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse));
-    total += rounded;
-    store_int8(rounded, q + i);
+    store_int8(xsimd::nearbyint_as_int(FloatBatch::load_unaligned(v + i) * FloatBatch(inverse)), q + i);
   }
-  sum = xsimd::hadd(total);
-  for (; i < n; ++i) sum += q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
+  for (; i < n; ++i) q[i] = static_cast<std::int8_t>(std::nearbyint(v[i] * inverse));
   return amax / 127.f;
 }
 
@@ -112,19 +117,28 @@ void store_row(const RowSums& sums, const float* row_scales, float* out) {
   }
 }
 
-// acc += Σ_{i<4} u[4·lane + i] · a[i] per lane. GCC 12 wraps the intrinsic in register copies that
+// acc += Σ_{i<4} u[4·lane + i] · s[4·lane + i] per lane, u unsigned and s signed bytes. GCC 12 wraps the intrinsic in register copies that
 // halve the kernel's speed; the instruction is written out instead.
-inline __m512i dpbusd(__m512i acc, __m512i u, __m512i a) {
-  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(a));
+inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
+  __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
   return acc;
 }
 
+// The register tiles read the activations + 128 (vpdpbusd's unsigned operand).
+using TileActivation = std::uint8_t;
+const TileActivation* tile_activations(const LayerInput& x) { return x.q_unsigned.data(); }
+
 template <int TB>
-void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* offsets, std::size_t blocks, RowSums* sums) {
+void tile(const std::uint8_t* panel, const std::int32_t* row_offsets, const TileActivation* const* xq,
+          const float* const* xs, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     __m512i acc[TB][2];
-    for (int j = 0; j < TB; ++j) acc[j][0] = acc[j][1] = _mm512_set1_epi32(offsets[j][b]);
+    const __m512i start0 = _mm512_load_si512(row_offsets + b * kInt8PanelRows);
+    const __m512i start1 = _mm512_load_si512(row_offsets + b * kInt8PanelRows + 16);
+    for (int j = 0; j < TB; ++j) {
+      acc[j][0] = start0;
+      acc[j][1] = start1;
+    }
     const std::uint8_t* group = panel + b * kGroupsPerBlock * kGroupBytes;
     const std::size_t c0 = b * kInt8Block;
     for (int g = 0; g < kGroupsPerBlock; ++g, group += kGroupBytes) {
@@ -134,8 +148,8 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
         std::int32_t four;
         std::memcpy(&four, xq[j] + c0 + g * kGroup, sizeof four);
         const __m512i a = _mm512_set1_epi32(four);
-        acc[j][0] = dpbusd(acc[j][0], w0, a);
-        acc[j][1] = dpbusd(acc[j][1], w1, a);
+        acc[j][0] = dpbusd(acc[j][0], a, w0);
+        acc[j][1] = dpbusd(acc[j][1], a, w1);
       }
     }
     for (int j = 0; j < TB; ++j) {
@@ -147,8 +161,6 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
     }
   }
 }
-
-constexpr std::uint8_t kStoredOffset = 0x80;  // weights stored as q + 128
 #elif defined(__AVX2__)
 struct RowSums {
   __m256 half[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
@@ -164,9 +176,12 @@ inline __m256i dot4(__m256i acc, __m256i a, __m256i w) {
   return _mm256_add_epi32(acc, _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
+using TileActivation = std::int8_t;
+const TileActivation* tile_activations(const LayerInput& x) { return x.q.data(); }
+
 template <int TB>
-void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
+void tile(const std::uint8_t* panel, const std::int32_t* /*row_offsets*/, const TileActivation* const* xq,
+          const float* const* xs, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     __m256i acc[TB][2];
     for (auto& a : acc) a[0] = a[1] = _mm256_setzero_si256();
@@ -189,8 +204,6 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
     }
   }
 }
-
-constexpr std::uint8_t kStoredOffset = 0;
 #else
 // Portable: the same arithmetic in scalar code.
 struct RowSums {
@@ -201,9 +214,12 @@ void store_row(const RowSums& sums, const float* row_scales, float* out) {
   for (int r = 0; r < kInt8PanelRows; ++r) out[r] = sums.lane[r] * row_scales[r];
 }
 
+using TileActivation = std::int8_t;
+const TileActivation* tile_activations(const LayerInput& x) { return x.q.data(); }
+
 template <int TB>
-void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* const* xs,
-          const std::int32_t* const* /*offsets*/, std::size_t blocks, RowSums* sums) {
+void tile(const std::uint8_t* panel, const std::int32_t* /*row_offsets*/, const TileActivation* const* xq,
+          const float* const* xs, std::size_t blocks, RowSums* sums) {
   for (std::size_t b = 0; b < blocks; ++b) {
     for (int j = 0; j < TB; ++j) {
       std::int32_t acc[kInt8PanelRows] = {};
@@ -217,8 +233,6 @@ void tile(const std::uint8_t* panel, const std::int8_t* const* xq, const float* 
     }
   }
 }
-
-constexpr std::uint8_t kStoredOffset = 0;
 #endif
 
 // Rows r0 .. r0 + valid of `tokens` outputs (one `ldy` apart from `y`): the sums times the row scales.
@@ -236,24 +250,28 @@ void store_rows(const RowSums* sums, int tokens, const float* row_scales, float*
   }
 }
 
+// One panel of a packed int8 matrix: its weights and its rows' accumulator starts (AVX-512).
+struct Int8Panel {
+  const std::uint8_t* values;
+  const std::int32_t* row_offsets;
+};
+
 template <int TB>
-void panel_tile(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
+void panel_tile(const Int8Panel& panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                 const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
-  const std::int8_t* xq[TB];
+  const TileActivation* xq[TB];
   const float* xs[TB];
-  const std::int32_t* offsets[TB];
   for (int j = 0; j < TB; ++j) {
-    xq[j] = x.q.data() + (t0 + j) * padded;
+    xq[j] = tile_activations(x) + (t0 + j) * padded;
     xs[j] = x.scales.data() + (t0 + j) * blocks;
-    offsets[j] = x.vnni_offsets.data() + (t0 + j) * blocks;
   }
   RowSums sums[TB]{};
-  tile<TB>(panel, xq, xs, offsets, blocks, sums);
+  tile<TB>(panel.values, panel.row_offsets, xq, xs, blocks, sums);
   store_rows(sums, TB, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
 
 // panel_tile<tokens_in_tile>, for any tile size up to kTokensPerTile.
-void panel_tokens(int tokens_in_tile, const std::uint8_t* panel, const LayerInput& x, std::size_t padded,
+void panel_tokens(int tokens_in_tile, const Int8Panel& panel, const LayerInput& x, std::size_t padded,
                   std::size_t blocks, int t0, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
                   int valid) {
   with_tile_tokens<kTokensPerTile>(tokens_in_tile, [&]<int TB>() {
@@ -261,20 +279,24 @@ void panel_tokens(int tokens_in_tile, const std::uint8_t* panel, const LayerInpu
   });
 }
 
-// The scales follow the panels in the packed block.
+// The scales follow the panels in the packed block, and the accumulator starts follow the scales.
 const float* int8_scales(const PackedMatrix& w) {
   return reinterpret_cast<const float*>(w.values + padded_rows(w.rows) * padded_cols(w.cols));
+}
+Int8Panel int8_panel(const PackedMatrix& w, int p) {
+  const std::size_t blocks = padded_cols(w.cols) / kInt8Block;
+  const auto* row_offsets = reinterpret_cast<const std::int32_t*>(int8_scales(w) + padded_rows(w.rows));
+  return {w.as<std::uint8_t>() + p * kInt8PanelRows * padded_cols(w.cols), row_offsets + p * blocks * kInt8PanelRows};
 }
 
 #if defined(__AVX512F__)
 // AMX (Target::kAmx). The VNNI panels are already what AMX's second operand reads: a tile row is one
 // group of 4 inputs for 16 output rows (64 bytes), rows 16-31 sit 64 bytes further and the next
 // group 128 bytes on. 16 tokens × one block of 64 inputs are the first operand, one token per tile
-// row. tdpbsud multiplies the signed activations by the stored unsigned weights; adding the VNNI
-// offset afterwards gives the int32 the VNNI tile starts from, and the f32 steps follow in the same
-// order, so the two builds agree bit for bit.
+// row. tdpbssd multiplies the signed activations by the signed weights: the exact int32 sums the VNNI
+// tile gets, and the f32 steps follow in the same order, so the two builds agree bit for bit.
 // Any number of tokens from t0 through the register tiles, kTokensPerTile at a time.
-void panel_all_tokens(int tokens, const std::uint8_t* panel, const LayerInput& x, std::size_t padded,
+void panel_all_tokens(int tokens, const Int8Panel& panel, const LayerInput& x, std::size_t padded,
                       std::size_t blocks, int t0, const float* row_scales, float* y, std::size_t ldy, std::size_t r0,
                       int valid) {
   for (int end = t0 + tokens; t0 < end; t0 += kTokensPerTile) {
@@ -297,8 +319,8 @@ void start_products(const std::int8_t* a, std::size_t padded) {
   amx::load<kA>(a, padded);
   amx::zero<kC>();
   amx::zero<kC + 1>();
-  amx::dot_signed_unsigned<kC, kA, 6>();
-  amx::dot_signed_unsigned<kC + 1, kA, 7>();
+  amx::dot_signed<kC, kA, 6>();
+  amx::dot_signed<kC + 1, kA, 7>();
 }
 
 template <int kC>
@@ -321,7 +343,7 @@ constexpr int kAmxGroups = 8;  // 128 tokens: 16 KiB of f32 sums
 constexpr int kFewestAmxTokens = 6;
 constexpr std::size_t kBlockBytes = kGroupsPerBlock * kGroupBytes, kBlockLines = kBlockBytes / 64;
 
-void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
+void amx_panel(const Int8Panel& panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                int tokens, const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
   alignas(64) ExactSums exact;
   RowSums sums[kAmxGroups * kAmxTokens];  // the first block writes them (16 KiB not zeroed per call)
@@ -330,7 +352,7 @@ void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padde
   for (std::size_t s = 0; s <= steps; ++s) {
     if (s < steps) {
       const std::size_t b = s / groups, g = s % groups;
-      const std::uint8_t* w = panel + b * kBlockBytes;
+      const std::uint8_t* w = panel.values + b * kBlockBytes;
       if (g == 0) {
         amx::load<6>(w, kGroupBytes);
         amx::load<7>(w + 64, kGroupBytes);
@@ -358,11 +380,10 @@ void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padde
     }
     const int in_group = std::min<int>(kAmxTokens, tokens - static_cast<int>(g) * kAmxTokens);
     for (int j = 0; j < in_group; ++j) {
-      const std::size_t token = g * kAmxTokens + j, at = (t0 + token) * blocks + b;
-      const __m512i offset = _mm512_set1_epi32(x.vnni_offsets[at]);
-      const __m512 scale = _mm512_set1_ps(x.scales[at]);
+      const std::size_t token = g * kAmxTokens + j;
+      const __m512 scale = _mm512_set1_ps(x.scales[(t0 + token) * blocks + b]);
       for (int h = 0; h < 2; ++h) {
-        const __m512i sum = _mm512_add_epi32(_mm512_load_si512(exact[h][j]), offset);
+        const __m512i sum = _mm512_load_si512(exact[h][j]);
         float* lane = sums[token].lane + 16 * h;
         const __m512 before = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(lane);
         _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, before));
@@ -376,7 +397,7 @@ void amx_panel(const std::uint8_t* panel, const LayerInput& x, std::size_t padde
 }  // namespace
 
 std::size_t packed_int8_bytes(int rows, int cols) {
-  return padded_rows(rows) * (padded_cols(cols) + sizeof(float));
+  return padded_rows(rows) * (padded_cols(cols) + sizeof(float)) + row_offset_bytes(rows, cols);
 }
 
 PackedMatrix pack_int8(const MatrixView& w) {
@@ -390,6 +411,10 @@ PackedMatrix pack_int8(const MatrixView& w) {
   p.values = p.owned.get();
   const std::size_t padded = padded_cols(w.cols), panel_bytes = kInt8PanelRows * padded;
   auto* scales = reinterpret_cast<float*>(p.owned.get() + padded_rows(w.rows) * padded);
+#if defined(__AVX512F__)
+  const std::size_t blocks = padded / kInt8Block;
+  auto* row_offsets = reinterpret_cast<std::int32_t*>(scales + padded_rows(w.rows));
+#endif
   std::vector<float> row(w.cols);
   std::vector<std::int8_t> q(padded);
   for (std::size_t r = 0; r < padded_rows(w.rows); ++r) {
@@ -397,16 +422,19 @@ PackedMatrix pack_int8(const MatrixView& w) {
     scales[r] = 0.f;
     if (r < static_cast<std::size_t>(w.rows)) {
       copy_row(w, static_cast<int>(r), row.data());
-      std::int32_t sum;
-      scales[r] = quantize_span(row.data(), row.size(), q.data(), sum);
+      scales[r] = quantize_span(row.data(), row.size(), q.data());
     }
     auto* panel = reinterpret_cast<std::uint8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
     const std::size_t lane = r % kInt8PanelRows;
     for (std::size_t g = 0; g < padded / kGroup; ++g) {
-      for (int i = 0; i < kGroup; ++i) {
-        panel[g * kGroupBytes + lane * kGroup + i] = static_cast<std::uint8_t>(q[g * kGroup + i]) ^ kStoredOffset;
-      }
+      for (int i = 0; i < kGroup; ++i) panel[g * kGroupBytes + lane * kGroup + i] = static_cast<std::uint8_t>(q[g * kGroup + i]);
     }
+#if defined(__AVX512F__)
+    for (std::size_t b = 0; b < blocks; ++b) {
+      const std::int32_t sum = std::accumulate(&q[b * kInt8Block], &q[b * kInt8Block] + kInt8Block, std::int32_t{0});
+      row_offsets[((r / kInt8PanelRows) * blocks + b) * kInt8PanelRows + lane] = -128 * sum;
+    }
+#endif
   }
   return p;
 }
@@ -419,15 +447,20 @@ void quantize_input(ThreadPool& pool, LayerInput& in) {
   in.q.resize(rows * padded);
   std::fill(in.q.data() + in.tokens * padded, in.q.data() + rows * padded, std::int8_t{0});
   in.scales.resize(in.tokens * blocks);
-  in.vnni_offsets.resize(in.tokens * blocks);
+#if defined(__AVX512F__)
+  in.q_unsigned.resize(in.tokens * padded);
+#endif
   auto quantize_token = [&](std::size_t t) {
-    std::fill(&in.q[t * padded + cols], &in.q[t * padded] + padded, std::int8_t{0});
+    std::int8_t* q = &in.q[t * padded];
+    std::fill(q + cols, q + padded, std::int8_t{0});
     for (std::size_t b = 0; b < blocks; ++b) {
       const std::size_t c0 = b * kInt8Block, n = std::min<std::size_t>(kInt8Block, cols - c0);  // c0 < cols
-      std::int32_t sum;
-      in.scales[t * blocks + b] = quantize_span(in.x + t * cols + c0, n, &in.q[t * padded + c0], sum);
-      in.vnni_offsets[t * blocks + b] = -128 * sum;
+      in.scales[t * blocks + b] = quantize_span(in.x + t * cols + c0, n, q + c0);
     }
+#if defined(__AVX512F__)
+    std::transform(q, q + padded, &in.q_unsigned[t * padded],
+                   [](std::int8_t v) { return static_cast<std::uint8_t>(v ^ 0x80); });  // v + 128
+#endif
   };
   // Spread over the pool only when there is enough work to pay for waking it.
   if (in.tokens >= 8) {
@@ -439,23 +472,21 @@ void quantize_input(ThreadPool& pool, LayerInput& in) {
 
 void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
   const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const auto* values = w.as<std::uint8_t>();
   const float* scales = int8_scales(w);
   for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, kTokensPerTile,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        panel_tokens(tile_tokens, values + p * kInt8PanelRows * padded, x, padded, blocks, t0, scales,
-                                     y, w.rows, r0, valid);
+                        panel_tokens(tile_tokens, int8_panel(w, p), x, padded, blocks, t0, scales, y, w.rows, r0,
+                                     valid);
                       });
 }
 
 #if defined(__AVX512F__)
 void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
   const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const auto* values = w.as<std::uint8_t>();
   const float* scales = int8_scales(w);
   for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, x.tokens,
                       [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        const std::uint8_t* panel = values + p * kInt8PanelRows * padded;
+                        const Int8Panel panel = int8_panel(w, p);
                         // Groups of 16 tokens on AMX, and a last group of fewer when it pays;
                         // the rest on the VNNI register tiles.
                         const int last = tile_tokens % kAmxTokens;

@@ -97,7 +97,7 @@ double int8_dot_ops(PeakClock::time_point deadline) {
 }
 
 #if defined(__AVX512F__)
-// AMX tdpbsud on four independent sum tiles (one per pair of the two operand tiles of each side):
+// AMX tdpbssd on four independent sum tiles (one per pair of the two operand tiles of each side):
 // the 16 × 16 × 64 products of an instruction, 2 operations each.
 double amx_int8_dot_ops(PeakClock::time_point deadline) {
   alignas(64) static const std::int8_t operand[16 * 64] = {3};
@@ -114,10 +114,10 @@ double amx_int8_dot_ops(PeakClock::time_point deadline) {
   double ops = 0;
   while (PeakClock::now() < deadline) {
     for (int i = 0; i < kBlock / 16; ++i) {
-      amx::dot_signed_unsigned<0, 4, 6>();
-      amx::dot_signed_unsigned<1, 4, 7>();
-      amx::dot_signed_unsigned<2, 5, 6>();
-      amx::dot_signed_unsigned<3, 5, 7>();
+      amx::dot_signed<0, 4, 6>();
+      amx::dot_signed<1, 4, 7>();
+      amx::dot_signed<2, 5, 6>();
+      amx::dot_signed<3, 5, 7>();
     }
     ops += 2.0 * (kBlock / 16) * 4 * 16 * 16 * 64;
   }

@@ -7,7 +7,7 @@ namespace qguard::kernels::QGUARD_TARGET {
 #define QGUARD_STRINGIFY(x) QGUARD_STRINGIFY_(x)
 
 #if defined(__AVX512F__)
-#define QGUARD_INT8_INSTRUCTIONS "AVX-512 VNNI vpdpbusd (u8 weights + 128, s8 activations)"
+#define QGUARD_INT8_INSTRUCTIONS "AVX-512 VNNI vpdpbusd (u8 activations + 128, s8 weights)"
 #elif defined(__AVX2__)
 #define QGUARD_INT8_INSTRUCTIONS "AVX2 vpmaddubsw + vpmaddwd (sign trick)"
 #else
@@ -51,7 +51,7 @@ constexpr TargetKernels this_build(Target target, std::string_view packed_layout
 
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v2",
+const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v3",
                                         QGUARD_INT8_INSTRUCTIONS, packed_bytes, pack, prepare_input, matmul_packed,
                                         attention, int8_dot_ops);
 
@@ -61,8 +61,8 @@ const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRIN
 // in the pack cache's key.
 extern const TargetKernels kAmxTable;
 const TargetKernels kAmxTable =
-    this_build(Target::kAmx, "avx512 panels v2, amx BF16 pair panels v1",
-               "AMX tdpbsud (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 weights + 128", packed_bytes_amx, pack_amx,
+    this_build(Target::kAmx, "avx512 panels v3, amx BF16 pair panels v1",
+               "AMX tdpbssd (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 activations + 128", packed_bytes_amx, pack_amx,
                prepare_input_amx, matmul_packed_amx, attention_amx, amx_int8_dot_ops);
 #endif
 
