@@ -9,6 +9,7 @@
 // inputs 2i and 2i + 1. So each kv head's keys are gathered as [dim pair][key][2] and its values
 // as [key pair][dim][2], in BF16; the values the caller cached are BF16 already (round_to_bf16), so
 // the conversion is exact, and so is every BF16 product. Softmax stays in f32 between the two.
+#include <algorithm>
 #include <cmath>
 #include <new>
 #include <vector>
@@ -158,18 +159,30 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
     }
   }
 
-  // Softmax numerators of the keys each row sees, as BF16; 1 / Σ is applied to the sums.
+  // Softmax numerators of the keys each row sees, in one pass after the row's maximum: exp(s - max)
+  // summed in f32 and stored as BF16 (0 past the row's last key); 1 / Σ is applied to the sums.
   alignas(64) float inverse[kRows] = {};
   for (int i = 0; i < kRows; ++i) {
-    float* row = &scratch.scores[i * width];
+    const float* row = &scratch.scores[i * width];
     std::uint16_t* p = &scratch.p[i * width];
     const int visible = i < rows ? block.visible(i) : 0;
-    if (visible > 0) inverse[i] = 1.f / softmax_numerators(row, visible);
-    for (int k = 0; k < static_cast<int>(width); k += 16) {
-      const __mmask16 seen = visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
-      const __m512 numerators = _mm512_maskz_loadu_ps(seen, row + k);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + k), upper_halves(rounded_to_bf16(numerators)));
+    if (visible == 0) {  // a row past the block's last (its tile row reads zeros)
+      std::fill(p, p + width, std::uint16_t{0});
+      continue;
     }
+    auto seen = [visible](int k) -> __mmask16 {
+      return visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
+    };
+    __m512 peak = _mm512_set1_ps(-INFINITY);
+    for (int k = 0; k < visible; k += 16) peak = _mm512_mask_max_ps(peak, seen(k), peak, _mm512_loadu_ps(row + k));
+    const FloatBatch max(max_lane(peak));
+    __m512 sum = _mm512_setzero_ps();
+    for (int k = 0; k < static_cast<int>(width); k += 16) {
+      const __m512 e = _mm512_maskz_mov_ps(seen(k), xsimd::exp(FloatBatch(_mm512_loadu_ps(row + k)) - max));
+      sum = _mm512_add_ps(sum, e);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(p + k), upper_halves(rounded_to_bf16(e)));
+    }
+    inverse[i] = 1.f / xsimd::hadd(FloatBatch(sum));
   }
 
   // Sums of the values, 64 dims at a time (a head_dim's last 32 alone).
