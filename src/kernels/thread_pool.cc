@@ -1,6 +1,9 @@
 #include "kernels/thread_pool.hpp"
 
 #include <algorithm>
+#include <chrono>
+
+#include <immintrin.h>
 
 namespace qguard::kernels {
 
@@ -14,6 +17,27 @@ struct ThreadPool::Job {
   std::mutex done_mutex;
   std::condition_variable done;
 };
+
+namespace {
+
+// A worker that finds no job, and a caller whose items are done but whose job is not, first poll
+// for this long before they sleep: a forward pass posts a job every few tens of microseconds, and
+// waking a sleeping thread (a futex wake, on a VM a virtual CPU leaving its idle halt) took about
+// as long (docs/performance.md).
+constexpr auto kSpin = std::chrono::microseconds(100);
+
+// Polls `ready` until it returns true or kSpin has passed; returns its last answer.
+template <typename Ready>
+bool spin_until(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  while (!ready()) {
+    for (int i = 0; i < 64; ++i) _mm_pause();
+    if (std::chrono::steady_clock::now() > deadline) return ready();
+  }
+  return true;
+}
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -40,6 +64,12 @@ void ThreadPool::run_items(Job& job) {
 void ThreadPool::worker_loop() {
   std::unique_lock lock(mutex_);
   while (true) {
+    if (!stopping_ && queue_.empty()) {
+      const std::uint64_t seen = posted_.load();
+      lock.unlock();
+      spin_until([&] { return posted_.load() != seen; });
+      lock.lock();
+    }
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (stopping_) return;
     Job* job = queue_.front();
@@ -78,6 +108,7 @@ void ThreadPool::run(std::size_t n, Item item, const void* context) {
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(&job);
+    posted_.fetch_add(1);
   }
   wake_.notify_all();
   run_items(job);
@@ -85,8 +116,13 @@ void ThreadPool::run(std::size_t n, Item item, const void* context) {
     std::lock_guard lock(mutex_);
     queue_.erase(std::remove(queue_.begin(), queue_.end(), &job), queue_.end());
   }
+  auto done = [&] { return job.finished == job.count && job.helpers == 0; };  // under done_mutex
+  spin_until([&] {
+    std::lock_guard lock(job.done_mutex);
+    return done();
+  });
   std::unique_lock lock(job.done_mutex);
-  job.done.wait(lock, [&] { return job.finished == job.count && job.helpers == 0; });
+  job.done.wait(lock, done);
 }
 
 }  // namespace qguard::kernels

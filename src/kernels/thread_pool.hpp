@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <cstddef>
 #include <deque>
 #include <mutex>
@@ -43,6 +44,7 @@ class ThreadPool {
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<Job*> queue_;
+  std::atomic<std::uint64_t> posted_{0};  // jobs ever queued: what an idle worker polls
   bool stopping_ = false;
 };
 
