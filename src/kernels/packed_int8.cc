@@ -72,9 +72,9 @@ inline void store_int8(xsimd::batch<std::int32_t> rounded, std::int8_t* q) {
 }
 
 // q = round-half-even(v · 127 / max |v|) (all 0 for an all-zero span, and for one so small that
-// 127 / max |v| overflows: below ~3.7e-37); returns the scale max |v| / 127. A span
-// holding an Inf or NaN has no int8 form: its scale is NaN (q and sum 0), so every product using it
-// is NaN, as in f32, and never a finite number made from the int32 that NaN converts to.
+// 127 / max |v| overflows: below ~3.7e-37); returns the scale max |v| / 127. A span holding an Inf
+// or NaN has no int8 form: its scale is NaN (q 0), so every product using it is NaN, as in f32, and
+// never a finite number made from the int32 that NaN converts to.
 float quantize_span(const float* v, std::size_t n, std::int8_t* q) {
   FloatBatch peak(0.f);
   auto nan = xsimd::batch_bool<float>(false);  // a NaN is lost by max, so it is tracked apart
@@ -117,8 +117,8 @@ void store_row(const RowSums& sums, const float* row_scales, float* out) {
   }
 }
 
-// acc += Σ_{i<4} u[4·lane + i] · s[4·lane + i] per lane, u unsigned and s signed bytes. GCC 12 wraps the intrinsic in register copies that
-// halve the kernel's speed; the instruction is written out instead.
+// acc += Σ_{i<4} u[4·lane + i] · s[4·lane + i] per lane, u unsigned and s signed bytes. GCC 12 wraps
+// the intrinsic in register copies that halve the kernel's speed; the instruction is written out.
 inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
   __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(u), "v"(s));
   return acc;
@@ -427,7 +427,9 @@ PackedMatrix pack_int8(const MatrixView& w) {
     auto* panel = reinterpret_cast<std::uint8_t*>(p.owned.get()) + (r / kInt8PanelRows) * panel_bytes;
     const std::size_t lane = r % kInt8PanelRows;
     for (std::size_t g = 0; g < padded / kGroup; ++g) {
-      for (int i = 0; i < kGroup; ++i) panel[g * kGroupBytes + lane * kGroup + i] = static_cast<std::uint8_t>(q[g * kGroup + i]);
+      for (int i = 0; i < kGroup; ++i) {
+        panel[g * kGroupBytes + lane * kGroup + i] = static_cast<std::uint8_t>(q[g * kGroup + i]);
+      }
     }
 #if defined(__AVX512F__)
     for (std::size_t b = 0; b < blocks; ++b) {

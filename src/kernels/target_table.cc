@@ -51,9 +51,9 @@ constexpr TargetKernels this_build(Target target, std::string_view packed_layout
 
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v3",
-                                        QGUARD_INT8_INSTRUCTIONS, packed_bytes, pack, prepare_input, matmul_packed,
-                                        attention, int8_dot_ops);
+const TargetKernels kTable =
+    this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v3", QGUARD_INT8_INSTRUCTIONS,
+               packed_bytes, pack, prepare_input, matmul_packed, attention, int8_dot_ops);
 
 #if defined(__AVX512F__)
 // Target::kAmx: this build's kernels, with products of 16 tokens or more on AMX tiles: int8 ones on
@@ -62,8 +62,8 @@ const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRIN
 extern const TargetKernels kAmxTable;
 const TargetKernels kAmxTable =
     this_build(Target::kAmx, "avx512 panels v3, amx BF16 pair panels v1",
-               "AMX tdpbssd (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 activations + 128", packed_bytes_amx, pack_amx,
-               prepare_input_amx, matmul_packed_amx, attention_amx, amx_int8_dot_ops);
+               "AMX tdpbssd (16 tokens and more) + AVX-512 VNNI vpdpbusd, u8 activations + 128", packed_bytes_amx,
+               pack_amx, prepare_input_amx, matmul_packed_amx, attention_amx, amx_int8_dot_ops);
 #endif
 
 }  // namespace qguard::kernels::QGUARD_TARGET
