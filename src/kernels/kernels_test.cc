@@ -361,38 +361,44 @@ TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
 
 TEST_CASE("AMX's BF16 products: fused multiply-adds in input order under 16 tokens, f32-accurate on tiles") {
   if (detected_target() < Target::kAmx) return;  // nothing to compare on this CPU
-  const int rows = kPackedRows, cols = 3 * 32 + 7;  // a padded last panel, an odd column, a padded tile step
-  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 81);
-  std::vector<std::uint16_t> w_bf16(w.size());
-  std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
-  const TargetKernels& amx = kernels_for(Target::kAmx);
-  const PackedMatrix packed = amx.pack(MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, Packing::kBF16);
-  CHECK(packed.bytes == amx.packed_bytes(Packing::kBF16, rows, cols));
-  ThreadPool pool(2);
-  // Under 16 tokens, whole groups, and last groups of 1, 2, 5 (FMAs), 6 and 10 tokens (tiles).
-  for (int tokens : {1, 5, 15, 16, 22, 26, 33, 37, 50}) {
-    CAPTURE(tokens);
-    // Activations spanning many magnitudes: the three BF16 terms must carry all of f32's bits.
-    auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 82 + tokens);
-    for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(x[i], static_cast<int>(i % 41) - 20);
-    std::vector<float> got(static_cast<std::size_t>(tokens) * rows, NAN);
-    amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), packed, got.data());
-    int wrong = 0;
-    for (int t = 0; t < tokens; ++t) {
-      for (int r = 0; r < rows; ++r) {
-        float in_order = 0.f, magnitude = 0.f;  // one fused multiply-add per input, in order; Σ |w·x|
-        for (int c = 0; c < cols; ++c) {
-          const float wx = bf16_to_f32(w_bf16[r * cols + c]);
-          in_order = std::fma(wx, x[t * cols + c], in_order);
-          magnitude += std::abs(wx * x[t * cols + c]);
+  // Tiles take two panels at once: two whole panels then a padded one alone, or a whole panel and a
+  // padded one together. An odd column and a padded tile step.
+  const int cols = 3 * 32 + 7;
+  for (int rows : {kPackedRows, 32 + 5}) {
+    CAPTURE(rows);
+    auto w = random_vector(static_cast<std::size_t>(rows) * cols, 81);
+    std::vector<std::uint16_t> w_bf16(w.size());
+    std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
+    const TargetKernels& amx = kernels_for(Target::kAmx);
+    const PackedMatrix packed = amx.pack(MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, Packing::kBF16);
+    CHECK(packed.bytes == amx.packed_bytes(Packing::kBF16, rows, cols));
+    ThreadPool pool(2);
+    // Under 16 tokens, whole groups, and last groups of 1, 2, 5 (FMAs), 6 and 10 tokens (tiles).
+    for (int tokens : {1, 5, 15, 16, 22, 26, 33, 37, 50}) {
+      CAPTURE(tokens);
+      // Activations spanning many magnitudes: the three BF16 terms must carry all of f32's bits.
+      auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 82 + tokens);
+      for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(x[i], static_cast<int>(i % 41) - 20);
+      std::vector<float> got(static_cast<std::size_t>(tokens) * rows, NAN);
+      amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), packed, got.data());
+      int wrong = 0;
+      for (int t = 0; t < tokens; ++t) {
+        for (int r = 0; r < rows; ++r) {
+          float in_order = 0.f, magnitude = 0.f;  // one fused multiply-add per input, in order; Σ |w·x|
+          for (int c = 0; c < cols; ++c) {
+            const float wx = bf16_to_f32(w_bf16[r * cols + c]);
+            in_order = std::fma(wx, x[t * cols + c], in_order);
+            magnitude += std::abs(wx * x[t * cols + c]);
+          }
+          const float y = got[t * rows + r];
+          // Under 16 tokens FMAs give exactly that; on tiles the same exact products are summed in f32
+          // in another order: within f32 rounding of Σ |w·x|.
+          const bool exact = std::memcmp(&y, &in_order, sizeof y) == 0;
+          wrong += tokens < 16 ? !exact : !(std::abs(y - in_order) <= 1e-6f * magnitude);
         }
-        const float y = got[t * rows + r];
-        // Under 16 tokens FMAs give exactly that; on tiles the same exact products are summed in f32 in
-        // another order: within f32 rounding of Σ |w·x|.
-        wrong += tokens < 16 ? std::memcmp(&y, &in_order, sizeof y) != 0 : !(std::abs(y - in_order) <= 1e-6f * magnitude);
       }
+      CHECK(wrong == 0);
     }
-    CHECK(wrong == 0);
   }
 }
 

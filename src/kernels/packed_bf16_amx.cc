@@ -14,6 +14,7 @@
 // with zeros to a multiple of 32, the inputs of one tile product.
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "kernels/target.hpp"
@@ -90,35 +91,48 @@ void pair_tokens(int tokens, const std::uint16_t* panel, const float* x, std::si
   with_tile_tokens<kTokensPerTile>(tokens, [&]<int TB>() { pair_tile<TB>(panel, x, cols, t0, y, ldy, r0, valid); });
 }
 
-// Tiles 0 and 1: the f32 sums of 16 tokens × rows 0-15 and 16-31; 2-4: the tokens' hi, mid and lo
-// terms of 32 inputs; 5 and 6: the weights of rows 0-15 and 16-31 for those inputs.
-constexpr amx::TileConfig kPairConfig = amx::full_tiles(7);
+// Tiles 0-3: the f32 sums of 16 tokens × rows 0-15 and 16-31 of a panel, then of the next panel;
+// 4-6: the tokens' hi, mid and lo terms of 32 inputs; 7: one row half's weights for those inputs.
+constexpr amx::TileConfig kPairConfig = amx::full_tiles(8);
+constexpr int kPanelsPerTask = 2;  // each term tile serves both panels' row halves
 
-// `tokens` (at most 16) tokens from t0 × the panel's 32 rows, over every input; the tile rows past
-// them read the zero rows that pad the terms (split_terms) and their sums are dropped.
-void amx_pair_panel(const std::uint16_t* panel, const LayerInput& x, std::size_t padded, int t0, int tokens, float* y,
-                    std::size_t ldy, std::size_t r0, int valid) {
+// Tile kC += the three terms (tiles 4-6) × the weights of one row half at `w`.
+template <int kC>
+void add_terms(const std::uint16_t* w) {
+  amx::load<7>(w, kPairValues * sizeof(std::uint16_t));
+  amx::dot_bf16<kC, 4, 7>();
+  amx::dot_bf16<kC, 5, 7>();
+  amx::dot_bf16<kC, 6, 7>();
+}
+
+// `tokens` (at most 16) tokens from t0 × kPanels consecutive panels from `panel` (rows r0 .. r0 +
+// valid), over every input; the tile rows past the tokens read the zero rows that pad the terms
+// (split_terms) and their sums are dropped. The terms are loaded once for every row half of the
+// panels: their loads, not the products, bound a single panel's order from 170 tokens up
+// (docs/performance.md). Each sum tile adds hi, mid, then lo per 32 inputs, in input order.
+template <int kPanels>
+void amx_pair_panels(const std::uint16_t* panel, const LayerInput& x, std::size_t padded, int t0, int tokens,
+                     float* y, std::size_t ldy, std::size_t r0, int valid) {
   const std::size_t term_stride = x.bf16_terms.size() / 3, row_bytes = padded * sizeof(std::uint16_t);
+  const std::size_t panel_values = kPairRows * padded;
   const std::uint16_t* hi = x.bf16_terms.data() + t0 * padded;
-  amx::zero<0>();
-  amx::zero<1>();
+  [&]<int... kC>(std::integer_sequence<int, kC...>) { (amx::zero<kC>(), ...); }(
+      std::make_integer_sequence<int, 2 * kPanels>{});
   for (std::size_t k = 0; k < padded; k += kStepInputs) {
+    amx::load<4>(hi + k, row_bytes);
+    amx::load<5>(hi + term_stride + k, row_bytes);
+    amx::load<6>(hi + 2 * term_stride + k, row_bytes);
     const std::uint16_t* w = panel + k / 2 * kPairValues;
-    amx::load<5>(w, kPairValues * sizeof(std::uint16_t));
-    amx::load<6>(w + kPairRows, kPairValues * sizeof(std::uint16_t));
-    amx::load<2>(hi + k, row_bytes);
-    amx::load<3>(hi + term_stride + k, row_bytes);
-    amx::load<4>(hi + 2 * term_stride + k, row_bytes);
-    amx::dot_bf16<0, 2, 5>();
-    amx::dot_bf16<1, 2, 6>();
-    amx::dot_bf16<0, 3, 5>();
-    amx::dot_bf16<1, 3, 6>();
-    amx::dot_bf16<0, 4, 5>();
-    amx::dot_bf16<1, 4, 6>();
+    add_terms<0>(w);
+    add_terms<1>(w + kPairRows);
+    if constexpr (kPanels == 2) {
+      add_terms<2>(w + panel_values);
+      add_terms<3>(w + panel_values + kPairRows);
+    }
   }
-  alignas(64) float sums[2][kAmxTokens][16];
-  amx::store<0>(sums[0], 64);
-  amx::store<1>(sums[1], 64);
+  alignas(64) float sums[2 * kPanels][kAmxTokens][16];  // [row half][token][row]
+  [&]<int... kC>(std::integer_sequence<int, kC...>) { (amx::store<kC>(sums[kC], 64), ...); }(
+      std::make_integer_sequence<int, 2 * kPanels>{});
   for (int j = 0; j < tokens; ++j) {
     float* out = y + (t0 + j) * ldy + r0;
     for (int r = 0; r < valid; ++r) out[r] = sums[r / 16][j][r % 16];
@@ -211,9 +225,10 @@ void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, const PackedMatri
   if (w.packing != Packing::kBF16) return matmul_packed(pool, in, w, y);
   const std::size_t padded = padded_inputs(w.cols);
   const auto* values = w.as<std::uint16_t>();
-  for_each_panel_tile(pool, w.rows, kPairRows, in.tokens, in.tokens,
-                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        const std::uint16_t* panel = values + p * kPairRows * padded;
+  for_each_panel_tile(pool, w.rows, kPanelsPerTask * kPairRows, in.tokens, in.tokens,
+                      [&](int task, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const std::uint16_t* first = values + task * kPanelsPerTask * kPairRows * padded;
+                        const bool two = valid > kPairRows;  // the matrix's last panel may be alone
                         // Groups of 16 tokens on AMX, and a last group of fewer unless it is too
                         // small to pay; the rest on FMAs.
                         const int last = tile_tokens % kAmxTokens;
@@ -223,14 +238,22 @@ void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, const PackedMatri
                         if (on_amx > 0) {
                           amx::configure(kPairConfig);
                           for (int t = t0; t < t0 + on_amx; t += kAmxTokens) {
-                            amx_pair_panel(panel, in, padded, t, std::min(kAmxTokens, t0 + on_amx - t), y, w.rows,
-                                           r0, valid);
+                            const int tokens = std::min(kAmxTokens, t0 + on_amx - t);
+                            if (two) {
+                              amx_pair_panels<2>(first, in, padded, t, tokens, y, w.rows, r0, valid);
+                            } else {
+                              amx_pair_panels<1>(first, in, padded, t, tokens, y, w.rows, r0, valid);
+                            }
                           }
                           amx::release();
                         }
                         for (int t = t0 + on_amx; t < t0 + tile_tokens; t += kTokensPerTile) {
-                          pair_tokens(std::min(kTokensPerTile, t0 + tile_tokens - t), panel, in.x, w.cols, t, y,
-                                      w.rows, r0, valid);
+                          const int tokens = std::min(kTokensPerTile, t0 + tile_tokens - t);
+                          pair_tokens(tokens, first, in.x, w.cols, t, y, w.rows, r0, std::min(valid, kPairRows));
+                          if (two) {
+                            pair_tokens(tokens, first + kPairRows * padded, in.x, w.cols, t, y, w.rows,
+                                        r0 + kPairRows, valid - kPairRows);
+                          }
                         }
                       });
 }
