@@ -26,15 +26,13 @@ namespace {
 // as long (docs/performance.md).
 constexpr auto kSpin = std::chrono::microseconds(100);
 
-// Polls `ready` until it returns true or kSpin has passed; returns its last answer.
+// Polls `ready` until it returns true or kSpin has passed (the caller then checks again, locked).
 template <typename Ready>
-bool spin_until(const Ready& ready) {
+void spin_until(const Ready& ready) {
   const auto deadline = std::chrono::steady_clock::now() + kSpin;
-  while (!ready()) {
+  while (!ready() && std::chrono::steady_clock::now() < deadline) {
     for (int i = 0; i < 64; ++i) _mm_pause();
-    if (std::chrono::steady_clock::now() > deadline) return ready();
   }
-  return true;
 }
 
 }  // namespace
