@@ -343,55 +343,85 @@ constexpr int kAmxGroups = 8;  // 128 tokens: 16 KiB of f32 sums
 constexpr int kFewestAmxTokens = 6;
 constexpr std::size_t kBlockBytes = kGroupsPerBlock * kGroupBytes, kBlockLines = kBlockBytes / 64;
 
+// One step's sums (16 tokens of a group × 32 rows, in `exact`) scaled by the tokens' activation
+// scales for the step's block (`scale[j · scale_stride]` for token j) and added to their f32 sums;
+// the first block writes the sums.
+template <bool kFirst>
+inline void add_scaled_step(const ExactSums& exact, const float* scale, std::size_t scale_stride, RowSums* sums,
+                            int count) {
+  auto token = [&](int j) {
+    const __m512 s = _mm512_set1_ps(scale[j * scale_stride]);
+    for (int h = 0; h < 2; ++h) {
+      const __m512 product = _mm512_cvtepi32_ps(_mm512_load_si512(exact[h][j]));
+      float* lane = sums[j].lane + 16 * h;
+      _mm512_store_ps(lane, kFirst ? _mm512_mul_ps(product, s) : _mm512_fmadd_ps(product, s, _mm512_load_ps(lane)));
+    }
+  };
+  if (count == kAmxTokens) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kAmxTokens; ++j) token(j);
+  } else {
+    for (int j = 0; j < count; ++j) token(j);
+  }
+}
+
 void amx_panel(const Int8Panel& panel, const LayerInput& x, std::size_t padded, std::size_t blocks, int t0,
                int tokens, const float* row_scales, float* y, std::size_t ldy, std::size_t r0, int valid) {
   alignas(64) ExactSums exact;
   RowSums sums[kAmxGroups * kAmxTokens];  // the first block writes them (16 KiB not zeroed per call)
   const std::int8_t* a = x.q.data() + t0 * padded;
-  const std::size_t groups = (tokens + kAmxTokens - 1) / kAmxTokens, steps = blocks * groups;
-  for (std::size_t s = 0; s <= steps; ++s) {
-    if (s < steps) {
-      const std::size_t b = s / groups, g = s % groups;
-      const std::uint8_t* w = panel.values + b * kBlockBytes;
-      if (g == 0) {
-        amx::load<6>(w, kGroupBytes);
-        amx::load<7>(w + 64, kGroupBytes);
-      }
+  const float* scales = x.scales.data() + t0 * blocks;
+  const int groups = (tokens + kAmxTokens - 1) / kAmxTokens;
+  // Step g of a block prefetches lines first_line[g] .. first_line[g + 1] - 1 of the next block.
+  int first_line[kAmxGroups + 1];
+  for (int g = 0; g <= groups; ++g) first_line[g] = g * static_cast<int>(kBlockLines) / groups;
+  // The step before: its block, group, and the pair of sum tiles holding its products.
+  std::size_t last_b = 0;
+  int last_g = -1;
+  bool last_odd = true;
+  auto finish_last = [&] {
+    if (last_odd) {
+      store_products<2>(exact);
+    } else {
+      store_products<0>(exact);
+    }
+    const int count = std::min(kAmxTokens, tokens - last_g * kAmxTokens);
+    const float* scale = scales + static_cast<std::size_t>(last_g) * kAmxTokens * blocks + last_b;
+    RowSums* group_sums = sums + last_g * kAmxTokens;
+    if (last_b == 0) {
+      add_scaled_step<true>(exact, scale, blocks, group_sums, count);
+    } else {
+      add_scaled_step<false>(exact, scale, blocks, group_sums, count);
+    }
+  };
+  for (std::size_t b = 0; b < blocks; ++b) {
+    const std::uint8_t* w = panel.values + b * kBlockBytes;
+    amx::load<6>(w, kGroupBytes);
+    amx::load<7>(w + 64, kGroupBytes);
+    for (int g = 0; g < groups; ++g) {
       // Each step fetches its share of the next block's weights, so that their tile loads hit L1
       // (interleaved, per layer: 0.90x the time at 64, 170 and 369 tokens).
       if (b + 1 < blocks) {
-        for (std::size_t line = g * kBlockLines / groups; line < (g + 1) * kBlockLines / groups; ++line) {
-          __builtin_prefetch(w + kBlockBytes + 64 * line);
-        }
+        const std::uint8_t* next = w + kBlockBytes;
+        for (int line = first_line[g]; line < first_line[g + 1]; ++line) __builtin_prefetch(next + 64 * line);
       }
-      const std::int8_t* group = a + g * kAmxTokens * padded + b * kInt8Block;
-      if (s % 2 == 0) {
-        start_products<0, 4>(group, padded);
-      } else {
+      const std::int8_t* group = a + static_cast<std::size_t>(g) * kAmxTokens * padded + b * kInt8Block;
+      const bool odd = !last_odd;
+      if (odd) {
         start_products<2, 5>(group, padded);
+      } else {
+        start_products<0, 4>(group, padded);
       }
-    }
-    if (s == 0) continue;
-    const std::size_t done = s - 1, b = done / groups, g = done % groups;
-    if (done % 2 == 0) {
-      store_products<0>(exact);
-    } else {
-      store_products<2>(exact);
-    }
-    const int in_group = std::min<int>(kAmxTokens, tokens - static_cast<int>(g) * kAmxTokens);
-    for (int j = 0; j < in_group; ++j) {
-      const std::size_t token = g * kAmxTokens + j;
-      const __m512 scale = _mm512_set1_ps(x.scales[(t0 + token) * blocks + b]);
-      for (int h = 0; h < 2; ++h) {
-        const __m512i sum = _mm512_load_si512(exact[h][j]);
-        float* lane = sums[token].lane + 16 * h;
-        const __m512 before = b == 0 ? _mm512_setzero_ps() : _mm512_load_ps(lane);
-        _mm512_store_ps(lane, _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), scale, before));
-      }
+      if (last_g >= 0) finish_last();
+      last_b = b;
+      last_g = g;
+      last_odd = odd;
     }
   }
+  finish_last();
   store_rows(sums, tokens, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
+
 #endif
 
 }  // namespace
