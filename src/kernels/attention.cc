@@ -175,7 +175,21 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
   scratch.query.resize(static_cast<std::size_t>(rows) * hd);
   for (int i = 0; i < rows; ++i) scale_query(q + all.offset(i), hd, all.scale, s.bf16, &scratch.query[i * hd]);
   scratch.scores.resize(rows * length);
-  for (std::size_t k = 0; k < length; ++k) {
+  // kLanes keys at a time, each row's kLanes dot products summed across lanes together (lane_sums),
+  // not one horizontal sum each; the last few keys, or a head_dim dot_lanes does not cover, by dot().
+  std::size_t k = 0;
+  if (hd % (2 * kLanes) == 0) {
+    for (; k + kLanes <= length; k += kLanes) {
+      for (int i = 0; i < rows; ++i) {
+        FloatBatch lanes[kLanes];
+        for (std::size_t j = 0; j < kLanes; ++j) {
+          lanes[j] = dot_lanes(&scratch.query[i * hd], keys + (k + j) * kv_stride + offset, hd);
+        }
+        lane_sums(lanes).store_unaligned(&scratch.scores[i * length + k]);
+      }
+    }
+  }
+  for (; k < length; ++k) {
     const float* key = keys + k * kv_stride + offset;
     for (int i = 0; i < rows; ++i) scratch.scores[i * length + k] = dot(&scratch.query[i * hd], key, hd);
   }

@@ -10,14 +10,8 @@ using Batch = FloatBatch;
 }  // namespace
 
 float dot(const float* a, const float* b, std::size_t n) {
-  Batch acc0(0.f), acc1(0.f);
-  std::size_t i = 0;
-  for (; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    acc0 = xsimd::fma(Batch::load_unaligned(a + i), Batch::load_unaligned(b + i), acc0);
-    acc1 = xsimd::fma(Batch::load_unaligned(a + i + kLanes), Batch::load_unaligned(b + i + kLanes), acc1);
-  }
-  float sum = xsimd::hadd(acc0 + acc1);
-  for (; i < n; ++i) sum += a[i] * b[i];
+  float sum = xsimd::hadd(dot_lanes(a, b, n));
+  for (std::size_t i = n - n % (2 * kLanes); i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
 

@@ -100,6 +100,44 @@ inline float max_lane(FloatBatch v) {
 #endif
 }
 
+// The lanes a dot product of a and b sums over its first n - n % (2 · kLanes) elements (two
+// interleaved accumulators), before their horizontal sum: dot() adds them up and the rest in
+// scalar code; attention reduces kLanes of them at once.
+inline FloatBatch dot_lanes(const float* a, const float* b, std::size_t n) {
+  FloatBatch acc0(0.f), acc1(0.f);
+  for (std::size_t i = 0; i + 2 * kLanes <= n; i += 2 * kLanes) {
+    acc0 = xsimd::fma(FloatBatch::load_unaligned(a + i), FloatBatch::load_unaligned(b + i), acc0);
+    acc1 = xsimd::fma(FloatBatch::load_unaligned(a + i + kLanes), FloatBatch::load_unaligned(b + i + kLanes), acc1);
+  }
+  return acc0 + acc1;
+}
+
+// Lane i of the result is the sum of rows[i]'s lanes, for kLanes rows. (xsimd 8.1's haddp returns the
+// AVX-512 sums in a shuffled lane order, so that build has its own.)
+inline FloatBatch lane_sums(const FloatBatch* rows) {
+#if defined(__AVX512F__)
+  // Halve the partial sums per row three times, pairing rows' 256-bit and then 128-bit halves, ...
+  __m512 w[8], x[4];
+  for (int j = 0; j < 8; ++j) {  // w[j]: rows 2j, 2j + 1, 8 partial sums each
+    const __m512 a = rows[2 * j], b = rows[2 * j + 1];
+    w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(a, b, 0x44), _mm512_shuffle_f32x4(a, b, 0xee));
+  }
+  for (int j = 0; j < 4; ++j) {  // x[j]: 128-bit lane l holds 4 partial sums of row 4j + l
+    x[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], 0x88),
+                         _mm512_shuffle_f32x4(w[2 * j], w[2 * j + 1], 0xdd));
+  }
+  // ... then within 128-bit lanes: lane l, element p of z is the sum of row 4p + l ...
+  const __m512 y0 = _mm512_add_ps(_mm512_unpacklo_ps(x[0], x[1]), _mm512_unpackhi_ps(x[0], x[1]));
+  const __m512 y1 = _mm512_add_ps(_mm512_unpacklo_ps(x[2], x[3]), _mm512_unpackhi_ps(x[2], x[3]));
+  const __m512 z = _mm512_add_ps(_mm512_shuffle_ps(y0, y1, 0x44), _mm512_shuffle_ps(y0, y1, 0xee));
+  // ... and row i = 4p + l comes from element 4l + p.
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  return _mm512_permutexvar_ps(order, z);
+#else
+  return xsimd::haddp(rows);
+#endif
+}
+
 // n rounded up to a multiple of `multiple`.
 inline std::size_t round_up(int n, int multiple) {
   return (static_cast<std::size_t>(n) + multiple - 1) / multiple * multiple;
