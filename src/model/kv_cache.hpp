@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "kernels/matrix.hpp"
 #include "model/config.hpp"
 
 namespace qguard::model {
@@ -27,7 +28,7 @@ class KvCache {
   int capacity() const { return keys_.empty() ? 0 : static_cast<int>(keys_[0].capacity() / kv_dim_); }
 
   // Keeps the first `length` positions (cutting back) or makes room up to `length` (growing; the
-  // forward pass fills the new rows). Capacity is kept when cutting back.
+  // new rows are not zeroed: the forward pass fills them). Capacity is kept when cutting back.
   void resize(int length) {
     const std::size_t size = static_cast<std::size_t>(length) * kv_dim_;
     const int blocks = (length + kGrowthPositions - 1) / kGrowthPositions;
@@ -47,7 +48,7 @@ class KvCache {
     for (auto* side : {&keys_, &values_}) {
       for (auto& layer : *side) {
         if (layer.capacity() <= keep) continue;
-        std::vector<float> smaller;
+        Positions smaller;
         smaller.reserve(keep);
         smaller.assign(layer.begin(), layer.end());
         layer.swap(smaller);
@@ -61,9 +62,12 @@ class KvCache {
   const float* values(int layer) const { return values_[layer].data(); }
 
  private:
+  // One layer's keys or values (CacheLines: growing leaves the new rows uninitialized, where a
+  // std::vector zeroed ~39 MB per 170-token 0.6B request).
+  using Positions = kernels::CacheLines<float>;
   int kv_dim_;
   int length_ = 0;
-  std::vector<std::vector<float>> keys_, values_;
+  std::vector<Positions> keys_, values_;
 };
 
 }  // namespace qguard::model
