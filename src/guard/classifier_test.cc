@@ -188,6 +188,39 @@ TEST_CASE("Fast decoding takes the argmax of a full forward pass at every constr
   }
 }
 
+TEST_CASE("a speculated branch answers the next logits as a session without speculation does") {
+  const Classifier& c = fast_classifier();
+  const model::Qwen3& decoder = ModelAccess::decoder(c.model());
+  const auto ids = c.prompt_tokens(prompt("How can I make a bomb?"));
+  const std::vector<guard::Tokens> branches{{11, 12, 13}, {21}, {31, 32}};
+  const std::vector<std::int32_t> candidates{5, 11, 21, 31, 40, 77};
+  // What is appended after the first logits: a whole branch, a branch's first token, a whole branch
+  // and more, tokens that leave every branch (at once, or after one that matched).
+  const std::vector<std::vector<guard::Tokens>> appends{{{31, 32}}, {{11}}, {{21, 5, 6}}, {{40, 41}}, {{11}, {14}}};
+  for (const auto& steps : appends) {
+    model::KvCache speculating_cache = decoder.new_cache(), plain_cache = decoder.new_cache();
+    guard::ModelSession speculating(decoder, speculating_cache), plain(decoder, plain_cache);
+    speculating.append(ids);
+    plain.append(ids);
+    speculating.speculate(branches);
+    auto close = [](const std::vector<float>& a, const std::vector<float>& b) {
+      REQUIRE(a.size() == b.size());
+      for (std::size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-4));
+    };
+    close(speculating.next_logits(candidates), plain.next_logits(candidates));
+    for (const guard::Tokens& step : steps) {
+      speculating.append(step);
+      plain.append(step);
+    }
+    close(speculating.next_logits(candidates), plain.next_logits(candidates));
+    CHECK(speculating_cache.length() == plain_cache.length());
+    // The cache holds this sequence's keys and values only: the next tokens continue alike.
+    speculating.append(std::vector<std::int32_t>{7, 8});
+    plain.append(std::vector<std::int32_t>{7, 8});
+    close(speculating.next_logits(candidates), plain.next_logits(candidates));
+  }
+}
+
 TEST_CASE("Reference mode never turns an off-grammar answer into a verdict") {
   Classifier::Options options;
   options.mode = DecodingMode::kReference;

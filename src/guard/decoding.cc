@@ -73,6 +73,17 @@ class Constrained {
     output_.insert(output_.end(), tokens.begin(), tokens.end());
   }
 
+  // Before a choice among `alternatives` when the next choice comes right after the chosen one and
+  // `then`: a model can run every such continuation with the pass that makes this choice.
+  void speculate(const std::vector<const Tokens*>& alternatives, const Tokens& then = {}) {
+    std::vector<Tokens> branches;
+    for (const Tokens* alternative : alternatives) {
+      branches.push_back(*alternative);
+      branches.back().insert(branches.back().end(), then.begin(), then.end());
+    }
+    source_.speculate(std::move(branches));
+  }
+
   // Picks one of `alternatives` (none a prefix of another) token by token: where they branch, the
   // allowed token with the highest logit wins (the first on ties); where one remains, its tokens are
   // forced. Returns the index of the chosen alternative. `first_branch` receives the restricted
@@ -124,6 +135,7 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, Moderation
   Constrained d(source, context_length, trace);
   DecodeResult result;
   d.force(g.safety_prefix);
+  if (!label_only) d.speculate(severity_alternatives(g), g.categories_prefix);
   std::vector<float> severity_p;
   d.choose(severity_alternatives(g), &severity_p);
   std::copy(severity_p.begin(), severity_p.end(), result.severity_probabilities.begin());
@@ -143,7 +155,12 @@ DecodeResult decode_fast(TokenSource& source, const OutputGrammar& g, Moderation
   store_category_probabilities(first_p, remaining, result);
   if (pick != 0) {
     remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(pick - 1));
-    while (!remaining.empty() && d.choose({&g.separator, &section_end}) == 0) {
+    // After a separator the next category is chosen; after the refusal prefix, the refusal.
+    const std::vector<const Tokens*> next_choices =
+        response ? std::vector<const Tokens*>{&g.separator, &section_end} : std::vector<const Tokens*>{&g.separator};
+    while (!remaining.empty()) {
+      d.speculate(next_choices);
+      if (d.choose({&g.separator, &section_end}) != 0) break;
       std::vector<const Tokens*> next;
       for (Category c : remaining) next.push_back(&g.categories[static_cast<int>(c)]);
       remaining.erase(remaining.begin() + static_cast<std::ptrdiff_t>(d.choose(next)));

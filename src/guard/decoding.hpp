@@ -32,6 +32,10 @@ class TokenSource {
   virtual std::vector<float> next_logits(std::span<const std::int32_t> candidates) = 0;
   // Logits of every token of the vocabulary for the token after the current sequence.
   virtual std::vector<float> next_logits_all() = 0;
+  // A hint before the next logits are asked for: what follows the choice they serve is likely one of
+  // `branches`, after which logits are asked for again. A model may compute them in the same pass
+  // (ModelSession); the answers must not change.
+  virtual void speculate(std::vector<Tokens> /*branches*/) {}
 };
 
 // One constrained choice, for tests: after `context_length` tokens the allowed next tokens were

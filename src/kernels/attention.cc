@@ -107,6 +107,7 @@ void softmax_rows(const AttentionShape& s, const QueryRows& block, float* scores
   for (int i = 0; i < block.rows; ++i) {
     float* row = scores + i * width;
     const int visible = block.visible(i);
+    block.hide(i, row);
     inverse[i] = 1.f / softmax_numerators(row, visible);
     if (s.bf16) round_to_bf16(row, visible);
     std::fill(row + visible, row + width, 0.f);

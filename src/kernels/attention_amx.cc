@@ -186,6 +186,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
       std::fill(p, p + width, std::uint16_t{0});
       continue;
     }
+    block.hide(i, &scratch.scores[i * width]);
     auto seen = [visible](int k) -> __mmask16 {
       return visible - k >= 16 ? 0xffff : visible > k ? (1u << (visible - k)) - 1 : 0;
     };

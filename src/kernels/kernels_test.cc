@@ -425,8 +425,8 @@ namespace {
 
 float round_bf16(double x) { return bf16_to_f32(f32_to_bf16(static_cast<float>(x))); }
 
-// Causal grouped-query attention in double, straight from its definition; with s.bf16, with the
-// operands rounded as AttentionShape::bf16 says. A softmax numerator within float32 noise of a BF16
+// Causal grouped-query attention in double, straight from its definition (a key in s.hidden's range
+// for the query's token is left out); with s.bf16, with the operands rounded as AttentionShape::bf16 says. A softmax numerator within float32 noise of a BF16
 // rounding tie may round either way in the kernel: `slack` bounds what that can change.
 struct ExpectedAttention {
   std::vector<float> out;
@@ -451,10 +451,11 @@ ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<flo
           dot += query * keys[(static_cast<std::size_t>(k) * s.kv_heads + g) * hd + d];
         }
         score[k] = dot;
-        peak = std::max(peak, score[k]);
+        if (!s.hidden || k < s.hidden[t].begin || k >= s.hidden[t].end) peak = std::max(peak, score[k]);
       }
       for (int k = 0; k < visible; ++k) {
-        const double e = std::exp(score[k] - peak);
+        const bool hidden = s.hidden && k >= s.hidden[t].begin && k < s.hidden[t].end;
+        const double e = hidden ? 0.0 : std::exp(score[k] - peak);
         total += e;
         score[k] = s.bf16 ? round_bf16(e) : e;
         if (s.bf16) tie[k] = std::abs(round_bf16(e * (1 + 1e-6)) - round_bf16(e * (1 - 1e-6)));
@@ -516,6 +517,59 @@ TEST_CASE("attention matches the causal grouped-query formula, over a cached pre
           if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, q,
                                                             keys, values).out) > 1e-6);  // it does round
         }
+      });
+    }
+  }
+}
+
+TEST_CASE("attention leaves out each token's hidden keys: branches after a shared trunk see only themselves") {
+  // A cached prefix, a trunk, then branches one after another (model/qwen3.hpp): a branch token does
+  // not see the branches before it. Few query rows (the direct path) and many (the gathered one,
+  // AMX tiles with bf16), 0.6B's grouping and another.
+  struct Case {
+    AttentionShape shape;
+    int trunk;
+    std::vector<int> branches;
+  };
+  const std::vector<Case> cases = {{{16, 8, 128, 7, 207}, 1, {3, 3}},
+                                   {{16, 8, 128, 40, 240}, 12, {6, 9, 13}},
+                                   {{4, 1, 64, 11, 30}, 2, {4, 2, 3}}};
+  for (Case c : cases) {
+    AttentionShape& s = c.shape;
+    const int p0 = s.length - s.tokens;
+    std::vector<HiddenKeys> hidden(s.tokens);
+    int start = p0 + c.trunk;
+    for (int length : c.branches) {
+      for (int j = 0; j < length; ++j) hidden[start - p0 + j] = {p0 + c.trunk, start};
+      start += length;
+    }
+    REQUIRE(start == s.length);
+    s.hidden = hidden.data();
+    for (bool bf16 : {false, true}) {
+      s.bf16 = bf16;
+      CAPTURE(s.tokens);
+      CAPTURE(s.bf16);
+      const auto q = random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, 73);
+      auto keys = random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, 74);
+      auto values = random_vector(keys.size(), 75);
+      if (bf16) {
+        for (float& x : keys) x = round_bf16(x);
+        for (float& x : values) x = round_bf16(x);
+      }
+      const auto expected = naive_attention(s, q, keys, values);
+      AttentionShape causal = s;
+      causal.hidden = nullptr;
+      for_each_target([&](const TargetKernels& k) {
+        ThreadPool pool(2);
+        std::vector<float> out(expected.out.size(), NAN);
+        k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
+        bool within = true;
+        for (std::size_t i = 0; i < out.size(); ++i) {
+          within = within && std::abs(double(out[i]) - expected.out[i]) <= 1e-5 + expected.slack[i];
+        }
+        CHECK(within);
+        k.attention(pool, causal, q.data(), keys.data(), values.data(), out.data());
+        CHECK(max_abs_diff(out, expected.out) > 1e-3);  // the hidden keys matter
       });
     }
   }

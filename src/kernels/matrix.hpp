@@ -116,6 +116,13 @@ struct LayerInput {
   CacheLines<std::uint16_t> bf16_terms;    // BF16 on AMX tiles: x as three BF16 terms, [3][tokens][cols padded]
 };
 
+// Cached positions [begin, end) that a query token does not see although they precede it: the
+// tokens of speculated branches (model/qwen3.hpp) follow a shared trunk one after another, and each
+// branch sees the trunk and itself, not the branches before it.
+struct HiddenKeys {
+  int begin = 0, end = 0;
+};
+
 struct AttentionShape {
   int heads = 0, kv_heads = 0, head_dim = 0;
   int tokens = 0;  // queries, at positions length - tokens .. length - 1
@@ -124,6 +131,7 @@ struct AttentionShape {
   // numerators are rounded to BF16 before their products, whose sums stay f32. The caller has rounded
   // the cached keys and values (round_to_bf16). Otherwise every operand is the f32 it was given.
   bool bf16 = false;
+  const HiddenKeys* hidden = nullptr;  // per query token, or none: causal attention alone
 };
 
 }  // namespace qguard::kernels

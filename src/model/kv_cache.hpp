@@ -41,6 +41,19 @@ class KvCache {
     length_ = length;
   }
 
+  // After Qwen3::forward_branches: keeps the first `length` positions of the branch that starts at
+  // position `start`, moved to follow the trunk, which ends at `trunk_end`; the other branches go.
+  void keep_branch(int trunk_end, int start, int length) {
+    for (auto* side : {&keys_, &values_}) {
+      for (auto& layer : *side) {
+        std::copy(layer.begin() + static_cast<std::ptrdiff_t>(start) * kv_dim_,
+                  layer.begin() + static_cast<std::ptrdiff_t>(start + length) * kv_dim_,
+                  layer.begin() + static_cast<std::ptrdiff_t>(trunk_end) * kv_dim_);
+      }
+    }
+    resize(trunk_end + length);
+  }
+
   // Gives back the room beyond max(`positions`, length()): a cache kept between requests does not
   // keep the capacity of the longest one it served.
   void shrink_capacity(int positions) {

@@ -1,5 +1,6 @@
 #include "model/qwen3.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -48,11 +49,37 @@ Qwen3::Qwen3(ModelFiles files, int threads, WeightFormat format, const std::stri
 }
 
 std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs) const {
+  const int first_output = outputs == Outputs::kLast ? std::max(static_cast<int>(ids.size()) - 1, 0) : 0;
+  return run(ids, cache, first_output, {}, {});
+}
+
+std::vector<float> Qwen3::forward_branches(std::span<const std::int32_t> trunk,
+                                           const std::vector<std::vector<std::int32_t>>& branches,
+                                           KvCache& cache) const {
+  const int trunk_length = static_cast<int>(trunk.size()), p0 = cache.length();
+  std::vector<std::int32_t> ids(trunk.begin(), trunk.end());
+  std::vector<int> position(trunk_length);
+  for (int t = 0; t < trunk_length; ++t) position[t] = t;
+  std::vector<kernels::HiddenKeys> hidden(trunk_length);
+  for (const auto& branch : branches) {
+    const int start = p0 + static_cast<int>(ids.size());  // the earlier branches: [trunk end, start)
+    for (std::size_t j = 0; j < branch.size(); ++j) {
+      ids.push_back(branch[j]);
+      position.push_back(trunk_length + static_cast<int>(j));
+      hidden.push_back({p0 + trunk_length, start});
+    }
+  }
+  return run(ids, cache, std::max(trunk_length - 1, 0), position, hidden);
+}
+
+std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache, int first_output,
+                              std::span<const int> position, std::span<const kernels::HiddenKeys> hidden) const {
   const Config& c = config_;
   const int T = static_cast<int>(ids.size());
   const int H = c.hidden_size, hd = c.head_dim, half = hd / 2;
   const int p0 = cache.length();
   check_token_ids(ids, c.vocab_size);
+  if (T == 0) return {};
   if (p0 + T > c.max_position_embeddings) {
     throw Error(ErrorCode::kInputTooLong, fmt::format("{} positions exceed the model's maximum of {}", p0 + T,
                                                       c.max_position_embeddings));
@@ -63,7 +90,7 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   std::vector<float> cos(static_cast<std::size_t>(T) * half), sin(cos.size());
   for (int t = 0; t < T; ++t) {
     for (int i = 0; i < half; ++i) {
-      const double angle = (p0 + t) * inv_freq_[i];
+      const double angle = (p0 + (position.empty() ? t : position[t])) * inv_freq_[i];
       cos[t * half + i] = static_cast<float>(std::cos(angle));
       sin[t * half + i] = static_cast<float>(std::sin(angle));
     }
@@ -80,9 +107,9 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
   for (int l = 0; l < c.num_layers; ++l) {
     const LayerWeights& w = weights_.layers[l];
     // Rows `first` .. T - 1 go on past this layer's keys and values: all of them, except in the last
-    // layer when only the last token's state is wanted (later positions need the others' keys and
-    // values, never their outputs). q, attn, gate and up hold those rows from index 0.
-    const int first = outputs == Outputs::kLast && l == c.num_layers - 1 ? T - 1 : 0, rows = T - first;
+    // layer when only the states from first_output are wanted (later positions need the others' keys
+    // and values, never their outputs). q, attn, gate and up hold those rows from index 0.
+    const int first = l == c.num_layers - 1 ? first_output : 0, rows = T - first;
     float* const xr = &x[static_cast<std::size_t>(first) * H];
     for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]); });
 
@@ -121,7 +148,8 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
     });
 
     // Causal grouped-query attention over the cached positions and these, then the output projection.
-    const kernels::AttentionShape shape{c.num_heads, c.num_kv_heads, hd, rows, cache.length(), bf16_attention};
+    const kernels::AttentionShape shape{c.num_heads,     c.num_kv_heads, hd, rows, cache.length(), bf16_attention,
+                                        hidden.empty() ? nullptr : hidden.data() + first};
     kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
     kernels::matmul(pool_, attn.data(), rows, w.o_proj, h.data());
     for_each_token(pool_, rows, [&](int t) {
@@ -139,7 +167,7 @@ std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& ca
       for (int i = 0; i < H; ++i) xr[t * H + i] += h[t * H + i];
     });
   }
-  if (outputs == Outputs::kLast) x.erase(x.begin(), x.end() - H);
+  x.erase(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(first_output) * H);
   const int out_rows = static_cast<int>(x.size()) / H;
   for_each_token(pool_, out_rows,
                  [&](int t) { kernels::rmsnorm(&x[t * H], weights_.final_norm.data(), H, eps, &x[t * H]); });

@@ -40,6 +40,16 @@ class Qwen3 {
   // vocabulary, Error(kInputTooLong) past max_position_embeddings.
   std::vector<float> forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs = Outputs::kAll) const;
 
+  // Speculation on a choice the next step makes: `trunk`, then each of `branches` (alternative
+  // continuations of it), in one pass. The trunk runs at positions cache.length(), +1, ...; every
+  // branch from the trunk's end, seeing the trunk and itself but not the other branches, so each
+  // branch token's state is the one a pass over trunk + that branch would give. Appends the keys and
+  // values of the trunk and then of every branch, in order (KvCache::keep_branch keeps one branch).
+  // Returns the final-normed hidden states of the trunk's last token (none for an empty trunk) and
+  // then of every branch token. Throws as forward does.
+  std::vector<float> forward_branches(std::span<const std::int32_t> trunk,
+                                      const std::vector<std::vector<std::int32_t>>& branches, KvCache& cache) const;
+
   // logits = hidden · lm_headᵀ for `rows` hidden states: [rows, vocab_size].
   std::vector<float> logits(const float* hidden, int rows) const;
   // The logits of only `tokens` for one hidden state.
@@ -47,6 +57,12 @@ class Qwen3 {
 
  private:
   Qwen3(ModelFiles files, int threads, WeightFormat format, const std::string& pack_cache_dir);
+
+  // One pass over `ids`: token t at position cache.length() + position[t] (t itself if `position` is
+  // empty), not seeing hidden[t] (none if `hidden` is empty); returns the hidden states of tokens
+  // first_output .. ids.size() - 1.
+  std::vector<float> run(std::span<const std::int32_t> ids, KvCache& cache, int first_output,
+                         std::span<const int> position, std::span<const kernels::HiddenKeys> hidden) const;
 
   Config config_;
   io::Checkpoint checkpoint_;

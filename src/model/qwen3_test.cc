@@ -142,6 +142,45 @@ TEST_CASE("a KV cache can be cut back and copied to continue a shared prefix") {
   CHECK(relative_diff(row_logits(m, again, 8), fresh_last(joined(prefix, b))) < 1e-5);
 }
 
+TEST_CASE("branches after a trunk: each branch's states and cache are those of trunk + that branch alone") {
+  const std::vector<std::vector<std::int32_t>> branches{{3, 1, 4}, {15}, {9, 2, 6, 5, 3}};
+  for (const char* name : {"tied_bf16", "untied_gqa3_f32"}) {
+    for (WeightFormat format : {WeightFormat::kAuto, WeightFormat::kInt8}) {
+      CAPTURE(name);
+      CAPTURE(static_cast<int>(format));
+      const Qwen3 m(testdata(name), 2, format);
+      const int vocab = m.config().vocab_size, H = m.config().hidden_size;
+      const auto prefix = random_ids(6, vocab, 11), trunk = random_ids(4, vocab, 12);
+      KvCache start = m.new_cache();
+      m.forward(prefix, start);
+
+      KvCache speculated = start;
+      const auto states = m.forward_branches(trunk, branches, speculated);
+      REQUIRE(states.size() == (1 + 3 + 1 + 5) * static_cast<std::size_t>(H));
+      CHECK(speculated.length() == 6 + 4 + 9);
+      const int trunk_end = 6 + 4;
+      int offset = 0;
+      for (const auto& branch : branches) {
+        KvCache alone = start;
+        const auto trunk_states = m.forward(trunk, alone);
+        CHECK(relative_diff(row_logits(m, states, 0), row_logits(m, trunk_states, 3)) < 1e-5);
+        const auto branch_states = m.forward(branch, alone);
+        for (std::size_t j = 0; j < branch.size(); ++j) {
+          CHECK(relative_diff(row_logits(m, states, 1 + offset + static_cast<int>(j)),
+                              row_logits(m, branch_states, static_cast<int>(j))) < 1e-5);
+        }
+        // Keeping this branch leaves the cache trunk + branch: the next tokens continue as after it.
+        KvCache kept = speculated;
+        kept.keep_branch(trunk_end, trunk_end + offset, static_cast<int>(branch.size()));
+        CHECK(kept.length() == alone.length());
+        const auto next = random_ids(2, vocab, 13);
+        CHECK(relative_diff(row_logits(m, m.forward(next, kept), 1), row_logits(m, m.forward(next, alone), 1)) < 1e-5);
+        offset += static_cast<int>(branch.size());
+      }
+    }
+  }
+}
+
 TEST_CASE("a KV cache grows by whole blocks and gives back room beyond what it keeps") {
   const Qwen3 m(testdata("untied_gqa3_f32"), 1, WeightFormat::kAuto);
   const int vocab = m.config().vocab_size, block = KvCache::kGrowthPositions;
