@@ -426,8 +426,9 @@ namespace {
 float round_bf16(double x) { return bf16_to_f32(f32_to_bf16(static_cast<float>(x))); }
 
 // Causal grouped-query attention in double, straight from its definition (a key in s.hidden's range
-// for the query's token is left out); with s.bf16, with the operands rounded as AttentionShape::bf16 says. A softmax numerator within float32 noise of a BF16
-// rounding tie may round either way in the kernel: `slack` bounds what that can change.
+// for the query's token is left out); with s.bf16, with the operands rounded as AttentionShape::bf16
+// says. A softmax numerator within float32 noise of a BF16 rounding tie may round either way in the
+// kernel: `slack` bounds what that can change.
 struct ExpectedAttention {
   std::vector<float> out;
   std::vector<double> slack;
