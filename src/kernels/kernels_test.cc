@@ -477,6 +477,14 @@ ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<flo
   return expected;
 }
 
+// Every output within 1e-5 of the formula's, plus its BF16 tie slack.
+bool within(const std::vector<float>& out, const ExpectedAttention& expected) {
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (!(std::abs(double(out[i]) - expected.out[i]) <= 1e-5 + expected.slack[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 TEST_CASE("attention matches the causal grouped-query formula, over a cached prefix and without one") {
@@ -510,11 +518,7 @@ TEST_CASE("attention matches the causal grouped-query formula, over a cached pre
           ThreadPool pool(threads);
           std::vector<float> out(expected.out.size(), NAN);
           k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
-          bool within = true;
-          for (std::size_t i = 0; i < out.size(); ++i) {
-            within = within && std::abs(double(out[i]) - expected.out[i]) <= 1e-5 + expected.slack[i];
-          }
-          CHECK(within);
+          CHECK(within(out, expected));
           if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, q,
                                                             keys, values).out) > 1e-6);  // it does round
         }
@@ -564,11 +568,7 @@ TEST_CASE("attention leaves out each token's hidden keys: branches after a share
         ThreadPool pool(2);
         std::vector<float> out(expected.out.size(), NAN);
         k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
-        bool within = true;
-        for (std::size_t i = 0; i < out.size(); ++i) {
-          within = within && std::abs(double(out[i]) - expected.out[i]) <= 1e-5 + expected.slack[i];
-        }
-        CHECK(within);
+        CHECK(within(out, expected));
         k.attention(pool, causal, q.data(), keys.data(), values.data(), out.data());
         CHECK(max_abs_diff(out, expected.out) > 1e-3);  // the hidden keys matter
       });
