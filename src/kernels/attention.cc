@@ -29,10 +29,11 @@ constexpr int kValueRows = 4, kChunks = 4;  // 16 accumulators of 32 registers
 constexpr int kValueRows = 2, kChunks = 4;  // 8 accumulators of 16 registers
 #endif
 
-// One kv head's keys and values, laid out for attend_block:
+// One kv head's keys and values (f32 or BF16), laid out in f32 for attend_block:
 //   keys_t[d · padded + k] = keys[k, kv_head, d] (zero for length <= k < padded);
 //   values_g[k · head_dim + d] = values[k, kv_head, d].
-void gather_head(const AttentionShape& s, const float* keys, const float* values, int kv_head, std::size_t padded,
+template <typename T>
+void gather_head(const AttentionShape& s, const T* keys, const T* values, int kv_head, std::size_t padded,
                  float* keys_t, float* values_g) {
   const int hd = s.head_dim;
   const std::size_t stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
@@ -40,17 +41,20 @@ void gather_head(const AttentionShape& s, const float* keys, const float* values
     const int k1 = std::min(s.length, k0 + kRows);
     for (int d = 0; d < hd; ++d) {
       float* dst = keys_t + d * padded;
-      for (int k = k0; k < k1; ++k) dst[k] = keys[k * stride + offset + d];
+      for (int k = k0; k < k1; ++k) dst[k] = to_f32(keys[k * stride + offset + d]);
     }
   }
   for (int d = 0; d < hd; ++d) std::fill(keys_t + d * padded + s.length, keys_t + (d + 1) * padded, 0.f);
-  for (int k = 0; k < s.length; ++k) std::copy_n(values + k * stride + offset, hd, values_g + k * hd);
+  for (int k = 0; k < s.length; ++k) {
+    const T* row = values + k * stride + offset;
+    std::transform(row, row + hd, values_g + k * hd, [](T x) { return to_f32(x); });
+  }
 }
 
 // dst[r][0 .. C·kLanes) = scale[r] · Σ_k p[r][k] · value[k · stride + 0 .. C·kLanes) for R rows of p
 // (row stride p_stride): R × C accumulators in registers.
-template <int R, int C>
-void weighted_sum(const float* p, std::size_t p_stride, const float* value, std::size_t stride, int keys,
+template <int R, int C, typename T>
+void weighted_sum(const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
                   const float* scale, float* const* dst) {
   FloatBatch acc[R][C];
   for (auto& row : acc) {
@@ -60,7 +64,7 @@ void weighted_sum(const float* p, std::size_t p_stride, const float* value, std:
     FloatBatch pk[R];
     for (int r = 0; r < R; ++r) pk[r] = FloatBatch(p[r * p_stride + k]);
     for (int c = 0; c < C; ++c) {
-      const FloatBatch v = FloatBatch::load_unaligned(value + c * kLanes);
+      const FloatBatch v = load_f32(value + c * kLanes);
       for (int r = 0; r < R; ++r) acc[r][c] = xsimd::fma(pk[r], v, acc[r][c]);
     }
   }
@@ -72,7 +76,8 @@ void weighted_sum(const float* p, std::size_t p_stride, const float* value, std:
 // dst[j][d] = scale[j] · Σ_k p[j · p_stride + k] · value[k · stride + d] for d < head_dim and j < r,
 // r being kValueRows, 2 or 1: kChunks vectors of head_dim at a time, a head_dim that is not a multiple of
 // kChunks · kLanes finished in scalar code.
-void weighted_rows(int r, const float* p, std::size_t p_stride, const float* value, std::size_t stride, int keys,
+template <typename T>
+void weighted_rows(int r, const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
                    int head_dim, const float* scale, float* const* dst) {
   int d = 0;
   for (; d + kChunks * kRows <= head_dim; d += kChunks * kRows) {
@@ -89,7 +94,7 @@ void weighted_rows(int r, const float* p, std::size_t p_stride, const float* val
   for (; d < head_dim; ++d) {
     for (int j = 0; j < r; ++j) {
       float sum = 0.f;
-      for (int k = 0; k < keys; ++k) sum += p[j * p_stride + k] * value[k * stride + d];
+      for (int k = 0; k < keys; ++k) sum += p[j * p_stride + k] * to_f32(value[k * stride + d]);
       dst[j][d] = sum * scale[j];
     }
   }
@@ -167,8 +172,8 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
 // The few query rows of one kv head that a decode step has, straight from the cache: the rows are
 // too few to pay for gathering the head's keys and values; each key and each value is read once for
 // all of them.
-void attend_rows(const AttentionShape& s, int kv_head, const float* q, const float* keys, const float* values,
-                 float* out) {
+template <typename T>
+void attend_rows(const AttentionShape& s, int kv_head, const float* q, const T* keys, const T* values, float* out) {
   const QueryRows all(s, kv_head, 0, kRows);
   const int hd = s.head_dim, rows = all.rows;
   const std::size_t kv_stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
@@ -177,7 +182,7 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
   for (int i = 0; i < rows; ++i) scale_query(q + all.offset(i), hd, all.scale, s.bf16, &scratch.query[i * hd]);
   scratch.scores.resize(rows * length);
   // kLanes keys at a time, each row's kLanes dot products summed across lanes together (lane_sums),
-  // not one horizontal sum each; the last few keys, or a head_dim dot_lanes does not cover, by dot().
+  // not one horizontal sum each; the last few keys, or a head_dim dot_lanes does not cover, one by one.
   std::size_t k = 0;
   if (hd % (2 * kLanes) == 0) {
     for (; k + kLanes <= length; k += kLanes) {
@@ -191,8 +196,8 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
     }
   }
   for (; k < length; ++k) {
-    const float* key = keys + k * kv_stride + offset;
-    for (int i = 0; i < rows; ++i) scratch.scores[i * length + k] = dot(&scratch.query[i * hd], key, hd);
+    const T* key = keys + k * kv_stride + offset;
+    for (int i = 0; i < rows; ++i) scratch.scores[i * length + k] = dot_product(&scratch.query[i * hd], key, hd);
   }
   alignas(64) float inverse[kRows];
   softmax_rows(s, all, scratch.scores.data(), length, inverse);
@@ -206,10 +211,9 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const flo
   }
 }
 
-}  // namespace
-
-void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys, const float* values,
-               float* out) {
+template <typename T>
+void attention_of(ThreadPool& pool, const AttentionShape& s, const float* q, const T* keys, const T* values,
+                  float* out) {
   const int group = s.heads / s.kv_heads;
   if (s.tokens * group <= kRows / 2) {  // a decode step (or two)
     pool.parallel_for(s.kv_heads, [&](std::size_t g) { attend_rows(s, static_cast<int>(g), q, keys, values, out); });
@@ -231,6 +235,17 @@ void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const 
     attend_block(s, kv_head, block * kRows, q, keys_t + kv_head * per_head, padded, values_g + kv_head * per_head,
                  out);
   });
+}
+
+}  // namespace
+
+void attention(ThreadPool& pool, const AttentionShape& s, const float* q, const void* keys, const void* values,
+               float* out) {
+  if (s.bf16) {
+    attention_of(pool, s, q, static_cast<const std::uint16_t*>(keys), static_cast<const std::uint16_t*>(values), out);
+  } else {
+    attention_of(pool, s, q, static_cast<const float*>(keys), static_cast<const float*>(values), out);
+  }
 }
 
 }  // namespace qguard::kernels::QGUARD_TARGET

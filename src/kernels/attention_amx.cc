@@ -7,8 +7,7 @@
 //   values  O[16 rows][16 dims] = Σ over keys in 32s: P[rows][32 keys] · V-pairs[16 key pairs][16 dims].
 // A tile's second operand holds pairs: row i is, for each of its 16 columns, the two values of
 // inputs 2i and 2i + 1. So each kv head's keys are gathered as [dim pair][key][2] and its values
-// as [key pair][dim][2], in BF16; the values the caller cached are BF16 already (round_to_bf16), so
-// the conversion is exact, and so is every BF16 product. Softmax stays in f32 between the two.
+// as [key pair][dim][2], from the BF16 cache, and every BF16 product is exact. Softmax stays in f32 between the two.
 #include <algorithm>
 #include <cmath>
 #include <new>
@@ -42,41 +41,38 @@ inline __m512 exp_nonpositive(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// One kv head's keys and values as the tiles' second operands, each 32-bit word a BF16 pair, zero
-// from `length` to `padded` (the cached floats are BF16 values already: their upper halves are exact):
+// One kv head's keys and values (the BF16 cache) as the tiles' second operands, each 32-bit word a
+// BF16 pair, zero from `length` to `padded`:
 //   keys_p[(d / 2) · padded + k] = (keys[k, kv_head, d], keys[k, kv_head, d + 1]) for even d;
 //   values_p[(k / 2) · head_dim + d] = (values[k, kv_head, d], values[k + 1, kv_head, d]) for even k.
-void gather_head(const AttentionShape& s, const float* keys, const float* values, int kv_head, std::size_t padded,
-                 std::uint32_t* keys_p, std::uint32_t* values_p) {
+void gather_head(const AttentionShape& s, const std::uint16_t* keys, const std::uint16_t* values, int kv_head,
+                 std::size_t padded, std::uint32_t* keys_p, std::uint32_t* values_p) {
   const int hd = s.head_dim, length = s.length;
   const std::size_t stride = static_cast<std::size_t>(s.kv_heads) * hd, offset = static_cast<std::size_t>(kv_head) * hd;
-  // The bits of 16 floats of position k of `base` from dimension d (zero past the cache).
-  auto bits = [&](const float* base, std::size_t k, int d) {
-    return k < static_cast<std::size_t>(length) ? _mm512_castps_si512(_mm512_loadu_ps(base + k * stride + offset + d))
-                                                : _mm512_setzero_si512();
-  };
+  auto at = [&](const std::uint16_t* base, std::size_t k, int d) { return base + k * stride + offset + d; };
 
-  // Keys: per 16 keys and 32 dims, each key's 16 pairs (the upper halves of its 32 floats), transposed.
-  alignas(64) static constexpr std::uint16_t kUpperHalves[32] = {1,  3,  5,  7,  9,  11, 13, 15, 17, 19, 21,
-                                                                 23, 25, 27, 29, 31, 33, 35, 37, 39, 41, 43,
-                                                                 45, 47, 49, 51, 53, 55, 57, 59, 61, 63};
-  const __m512i pick_upper_halves = _mm512_load_si512(kUpperHalves);
+  // Keys: per 16 keys and 32 dims, each key's 32 BF16s are its 16 pairs already; transposed.
   for (std::size_t k0 = 0; k0 < padded; k0 += kKeyGroup) {
     for (int d0 = 0; d0 < hd; d0 += kPairs) {
       __m512i rows[16];
       for (int i = 0; i < 16; ++i) {
-        rows[i] = _mm512_permutex2var_epi16(bits(keys, k0 + i, d0), pick_upper_halves, bits(keys, k0 + i, d0 + 16));
+        rows[i] = k0 + i < static_cast<std::size_t>(length) ? _mm512_loadu_si512(at(keys, k0 + i, d0))
+                                                            : _mm512_setzero_si512();
       }
       transpose16(rows);
       for (int j = 0; j < 16; ++j) _mm512_storeu_si512(keys_p + (d0 / 2 + j) * padded + k0, rows[j]);
     }
   }
 
-  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+  // Values: key k's 16 BF16s of dims d.. in the low halves, key k + 1's in the high ones.
+  auto widened = [&](std::size_t k, int d) {
+    return k < static_cast<std::size_t>(length)
+               ? _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(at(values, k, d))))
+               : _mm512_setzero_si512();
+  };
   for (std::size_t k = 0; k < padded; k += 2) {
     for (int d = 0; d < hd; d += 16) {
-      const __m512i pair =
-          _mm512_or_si512(_mm512_srli_epi32(bits(values, k, d), 16), _mm512_and_si512(bits(values, k + 1, d), high));
+      const __m512i pair = _mm512_or_si512(widened(k, d), _mm512_slli_epi32(widened(k + 1, d), 16));
       _mm512_storeu_si512(values_p + (k / 2) * hd + d, pair);
     }
   }
@@ -226,7 +222,7 @@ void attend_block(const AttentionShape& s, int kv_head, int first_row, const flo
 
 }  // namespace
 
-void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, const float* keys, const float* values,
+void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, const void* keys, const void* values,
                    float* out) {
   const int group = s.heads / s.kv_heads;
   // Tiles pay for blocks of rows (not a decode step's few) with whole 32-input tile rows of head_dim.
@@ -243,7 +239,8 @@ void attention_amx(ThreadPool& pool, const AttentionShape& s, const float* q, co
   std::uint32_t* const keys_p = gathered.data();
   std::uint32_t* const values_p = keys_p + per_head / 2 * s.kv_heads;
   pool.parallel_for(s.kv_heads, [&](std::size_t g) {
-    gather_head(s, keys, values, static_cast<int>(g), padded, keys_p + g * per_head / 2, values_p + g * per_head / 2);
+    gather_head(s, static_cast<const std::uint16_t*>(keys), static_cast<const std::uint16_t*>(values),
+                static_cast<int>(g), padded, keys_p + g * per_head / 2, values_p + g * per_head / 2);
   });
   pool.parallel_for(static_cast<std::size_t>(s.kv_heads) * blocks, [&](std::size_t task) {
     const int kv_head = static_cast<int>(task) / blocks, block = static_cast<int>(task) % blocks;

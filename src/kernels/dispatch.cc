@@ -37,7 +37,7 @@ void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, floa
 }
 void rope(float* z, const float* cos, const float* sin, std::size_t half) { active_kernels().rope(z, cos, sin, half); }
 void silu_mul(float* gate, const float* up, std::size_t n) { active_kernels().silu_mul(gate, up, n); }
-void round_to_bf16(float* x, std::size_t n) { active_kernels().round_to_bf16(x, n); }
+void to_bf16(const float* x, std::size_t n, std::uint16_t* out) { active_kernels().to_bf16(x, n, out); }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
   active_kernels().matmul_rows(pool, x, tokens, w, y);
@@ -95,7 +95,7 @@ void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w,
   matmul(pool, prepare_input(pool, x, tokens, w.cols, w), w, y);
 }
 
-void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
+void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys, const void* values,
                float* out) {
   active_kernels().attention(pool, shape, q, keys, values, out);
 }

@@ -26,7 +26,7 @@ struct TargetKernels {
   void (*rope)(float* z, const float* cos, const float* sin, std::size_t half);
   float (*softmax_numerators)(float* x, std::size_t n);
   void (*silu_mul)(float* gate, const float* up, std::size_t n);
-  void (*round_to_bf16)(float* x, std::size_t n);
+  void (*to_bf16)(const float* x, std::size_t n, std::uint16_t* out);
 
   // io::dequantize: GGUF tensor types decoded to f32 (the same values on every target).
   void (*dequantize)(io::GgmlType type, const std::byte* src, std::size_t count, float* dst);
@@ -39,8 +39,8 @@ struct TargetKernels {
   LayerInput (*prepare_input)(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
   void (*matmul_packed)(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
 
-  void (*attention)(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys,
-                    const float* values, float* out);
+  void (*attention)(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys,
+                    const void* values, float* out);
 
   // Peak loops for the bench: operations done (2 per multiply-add) until `deadline`.
   double (*f32_fma_ops)(PeakClock::time_point deadline);

@@ -21,8 +21,8 @@ void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, floa
 void rope(float* z, const float* cos, const float* sin, std::size_t half);
 // gate[i] = silu(gate[i]) * up[i].
 void silu_mul(float* gate, const float* up, std::size_t n);
-// x[i] = x[i] rounded to the nearest BF16 value, ties to even (f32_to_bf16), kept as f32.
-void round_to_bf16(float* x, std::size_t n);
+// out[i] = f32_to_bf16(x[i]): rounded to the nearest BF16 value, ties to even, NaN kept.
+void to_bf16(const float* x, std::size_t n, std::uint16_t* out);
 
 // ---- Products with row-major matrices (the embedding-sized lm_head, read in place)
 
@@ -59,9 +59,9 @@ void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w,
 // ---- Attention (AttentionShape: matrix.hpp)
 
 // out[t, j] = softmax(q[t, j] · K_gᵀ / sqrt(head_dim), causal) · V_g for every query token t and
-// query head j, whose kv head is g = j / (heads / kv_heads). q and out are [tokens, heads, head_dim];
-// keys and values [length, kv_heads, head_dim].
-void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
+// query head j, whose kv head is g = j / (heads / kv_heads). q and out are [tokens, heads, head_dim]
+// f32; keys and values [length, kv_heads, head_dim], f32, or BF16 (std::uint16_t) with shape.bf16.
+void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys, const void* values,
                float* out);
 
 }  // namespace qguard::kernels

@@ -2,6 +2,7 @@
 // transcription of its formula.
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -477,6 +478,13 @@ ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<flo
   return expected;
 }
 
+// The cache's encoding of values that are BF16 already (AttentionShape::bf16).
+std::vector<std::uint16_t> bf16_bits(const std::vector<float>& x) {
+  std::vector<std::uint16_t> bits(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) bits[i] = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x[i]) >> 16);
+  return bits;
+}
+
 // Every output within 1e-5 of the formula's, plus its BF16 tie slack.
 bool within(const std::vector<float>& out, const ExpectedAttention& expected) {
   for (std::size_t i = 0; i < out.size(); ++i) {
@@ -513,11 +521,14 @@ TEST_CASE("attention matches the causal grouped-query formula, over a cached pre
         for (float& x : values) x = round_bf16(x);
       }
       const auto expected = naive_attention(s, q, keys, values);
+      const auto keys16 = bf16_bits(keys), values16 = bf16_bits(values);
+      const void* cached_keys = bf16 ? static_cast<const void*>(keys16.data()) : keys.data();
+      const void* cached_values = bf16 ? static_cast<const void*>(values16.data()) : values.data();
       for_each_target([&](const TargetKernels& k) {
         for (int threads : {1, 3}) {
           ThreadPool pool(threads);
           std::vector<float> out(expected.out.size(), NAN);
-          k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
+          k.attention(pool, s, q.data(), cached_keys, cached_values, out.data());
           CHECK(within(out, expected));
           if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, q,
                                                             keys, values).out) > 1e-6);  // it does round
@@ -562,41 +573,54 @@ TEST_CASE("attention leaves out each token's hidden keys: branches after a share
         for (float& x : values) x = round_bf16(x);
       }
       const auto expected = naive_attention(s, q, keys, values);
+      const auto keys16 = bf16_bits(keys), values16 = bf16_bits(values);
+      const void* cached_keys = bf16 ? static_cast<const void*>(keys16.data()) : keys.data();
+      const void* cached_values = bf16 ? static_cast<const void*>(values16.data()) : values.data();
       AttentionShape causal = s;
       causal.hidden = nullptr;
       for_each_target([&](const TargetKernels& k) {
         ThreadPool pool(2);
         std::vector<float> out(expected.out.size(), NAN);
-        k.attention(pool, s, q.data(), keys.data(), values.data(), out.data());
+        k.attention(pool, s, q.data(), cached_keys, cached_values, out.data());
         CHECK(within(out, expected));
-        k.attention(pool, causal, q.data(), keys.data(), values.data(), out.data());
+        k.attention(pool, causal, q.data(), cached_keys, cached_values, out.data());
         CHECK(max_abs_diff(out, expected.out) > 1e-3);  // the hidden keys matter
       });
     }
   }
 }
 
-TEST_CASE("round_to_bf16 rounds like f32_to_bf16, ties to even, NaN kept") {
+TEST_CASE("to_bf16 rounds to nearest, ties to even, and keeps every NaN a NaN") {
   auto x = random_vector(1000, 80);
-  x[3] = 1.f + 0x1p-8f;      // a tie: down to the even 1
-  x[4] = 1.f + 3 * 0x1p-8f;  // a tie: up to the even 1 + 2^-6
+  x[3] = 1.f + 0x1p-8f;      // a tie: down to the even 1 (0x3f80)
+  x[4] = 1.f + 3 * 0x1p-8f;  // a tie: up to the even 1 + 2^-6 (0x3f82)
   x[5] = NAN;
   x[6] = -INFINITY;
+  x[7] = std::bit_cast<float>(0x7f800001u);  // a NaN whose payload is all below the upper half
+  x[8] = 1.f + 0x1p-8f + 0x1p-20f;           // just above a tie: up
   for_each_target([&](const TargetKernels& k) {
     for (std::size_t n : {std::size_t{1}, std::size_t{17}, x.size()}) {
-      std::vector<float> rounded(x.begin(), x.begin() + n);
-      k.round_to_bf16(rounded.data(), n);
+      std::vector<std::uint16_t> bits(n);
+      k.to_bf16(x.data(), n, bits.data());
       for (std::size_t i = 0; i < n; ++i) {
         if (std::isnan(x[i])) {
-          CHECK(std::isnan(rounded[i]));
-        } else {
-          CHECK(rounded[i] == bf16_to_f32(f32_to_bf16(x[i])));
+          CHECK(((bits[i] & 0x7f80) == 0x7f80 && (bits[i] & 0x7f) != 0));
+        } else if (std::isfinite(x[i])) {  // the nearest BF16 value: none closer, on a tie the even one
+          const double value = x[i], got = bf16_to_f32(bits[i]);
+          for (int step : {-1, 1}) {
+            const double other = bf16_to_f32(static_cast<std::uint16_t>(bits[i] + step));
+            CHECK((std::abs(got - value) < std::abs(other - value) ||
+                   (std::abs(got - value) == std::abs(other - value) && bits[i] % 2 == 0)));
+          }
         }
       }
     }
-    std::vector<float> ties{1.f + 0x1p-8f, 1.f + 3 * 0x1p-8f};
-    k.round_to_bf16(ties.data(), ties.size());
-    CHECK(ties == std::vector<float>{1.f, 1.f + 0x1p-6f});
+    std::vector<std::uint16_t> bits(9);
+    k.to_bf16(x.data(), bits.size(), bits.data());
+    CHECK(bits[3] == 0x3f80);
+    CHECK(bits[4] == 0x3f82);
+    CHECK(bits[6] == 0xff80);
+    CHECK(bits[8] == 0x3f81);
   });
 }
 

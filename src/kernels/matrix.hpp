@@ -127,9 +127,9 @@ struct AttentionShape {
   int heads = 0, kv_heads = 0, head_dim = 0;
   int tokens = 0;  // queries, at positions length - tokens .. length - 1
   int length = 0;  // cached positions, the queries' own included
-  // The int8 weights' attention (docs/model.md, "The int8 scheme"): the scaled queries and the softmax
-  // numerators are rounded to BF16 before their products, whose sums stay f32. The caller has rounded
-  // the cached keys and values (round_to_bf16). Otherwise every operand is the f32 it was given.
+  // The int8 weights' attention (docs/model.md, "The int8 scheme"): the cached keys and values are
+  // BF16 (std::uint16_t), the scaled queries and the softmax numerators are rounded to BF16 before
+  // their products, whose sums stay f32. Otherwise every operand is the f32 it was given.
   bool bf16 = false;
   const HiddenKeys* hidden = nullptr;  // per query token, or none: causal attention alone
 };

@@ -9,11 +9,7 @@ namespace {
 using Batch = FloatBatch;
 }  // namespace
 
-float dot(const float* a, const float* b, std::size_t n) {
-  float sum = xsimd::hadd(dot_lanes(a, b, n));
-  for (std::size_t i = n - n % (2 * kLanes); i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
+float dot(const float* a, const float* b, std::size_t n) { return dot_product(a, b, n); }
 
 void rmsnorm(const float* x, const float* weight, std::size_t n, float eps, float* out) {
   const float scale = 1.f / std::sqrt(dot(x, x, n) / static_cast<float>(n) + eps);
@@ -59,6 +55,28 @@ void silu_mul(float* gate, const float* up, std::size_t n) {
     (g / (Batch(1.f) + xsimd::exp(-g)) * Batch::load_unaligned(up + i)).store_unaligned(gate + i);
   }
   for (; i < n; ++i) gate[i] = gate[i] / (1.f + std::exp(-gate[i])) * up[i];
+}
+
+void to_bf16(const float* x, std::size_t n, std::uint16_t* out) {
+  std::size_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    __m512i upper = _mm512_srli_epi32(_mm512_castps_si512(rounded_to_bf16(v)), 16);
+    upper = _mm512_mask_or_epi32(upper, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), upper, _mm512_set1_epi32(0x40));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(upper));
+  }
+#elif defined(__AVX2__)
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    __m256i upper = _mm256_srli_epi32(_mm256_castps_si256(rounded_to_bf16(v)), 16);
+    const __m256i nan = _mm256_castps_si256(_mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    upper = _mm256_or_si256(upper, _mm256_and_si256(nan, _mm256_set1_epi32(0x40)));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i),
+                     _mm_packus_epi32(_mm256_castsi256_si128(upper), _mm256_extracti128_si256(upper, 1)));
+  }
+#endif
+  for (; i < n; ++i) out[i] = f32_to_bf16(x[i]);
 }
 
 void round_to_bf16(float* x, std::size_t n) {

@@ -100,16 +100,31 @@ inline float max_lane(FloatBatch v) {
 #endif
 }
 
+// kLanes consecutive values of f32 or BF16 (the KV cache's two encodings) as f32.
+inline FloatBatch load_f32(const float* p) { return FloatBatch::load_unaligned(p); }
+inline FloatBatch load_f32(const std::uint16_t* p) { return load_bf16(p); }
+inline float to_f32(float x) { return x; }
+inline float to_f32(std::uint16_t x) { return bf16_to_f32(x); }
+
 // The lanes a dot product of a and b sums over its first n - n % (2 · kLanes) elements (two
-// interleaved accumulators), before their horizontal sum: dot() adds them up and the rest in
-// scalar code; attention reduces kLanes of them at once.
-inline FloatBatch dot_lanes(const float* a, const float* b, std::size_t n) {
+// interleaved accumulators), before their horizontal sum: dot_product() adds them up and the rest
+// in scalar code; attention reduces kLanes of them at once.
+template <typename T>
+FloatBatch dot_lanes(const float* a, const T* b, std::size_t n) {
   FloatBatch acc0(0.f), acc1(0.f);
   for (std::size_t i = 0; i + 2 * kLanes <= n; i += 2 * kLanes) {
-    acc0 = xsimd::fma(FloatBatch::load_unaligned(a + i), FloatBatch::load_unaligned(b + i), acc0);
-    acc1 = xsimd::fma(FloatBatch::load_unaligned(a + i + kLanes), FloatBatch::load_unaligned(b + i + kLanes), acc1);
+    acc0 = xsimd::fma(FloatBatch::load_unaligned(a + i), load_f32(b + i), acc0);
+    acc1 = xsimd::fma(FloatBatch::load_unaligned(a + i + kLanes), load_f32(b + i + kLanes), acc1);
   }
   return acc0 + acc1;
+}
+
+// Σ a[i] · b[i] for i < n.
+template <typename T>
+float dot_product(const float* a, const T* b, std::size_t n) {
+  float sum = xsimd::hadd(dot_lanes(a, b, n));
+  for (std::size_t i = n - n % (2 * kLanes); i < n; ++i) sum += a[i] * to_f32(b[i]);
+  return sum;
 }
 
 // Lane i of the result is the sum of rows[i]'s lanes, for kLanes rows. (xsimd 8.1's haddp returns the
@@ -179,6 +194,7 @@ void rope(float* z, const float* cos, const float* sin, std::size_t half);
 float softmax_numerators(float* x, std::size_t n);
 void silu_mul(float* gate, const float* up, std::size_t n);
 void round_to_bf16(float* x, std::size_t n);
+void to_bf16(const float* x, std::size_t n, std::uint16_t* out);
 
 // gguf_decode.cc
 void dequantize(io::GgmlType type, const std::byte* src, std::size_t count, float* dst);
@@ -209,12 +225,12 @@ double amx_int8_dot_ops(PeakClock::time_point deadline);
 #endif
 
 // attention.cc
-void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys, const float* values,
+void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys, const void* values,
                float* out);
 #if defined(__AVX512F__)
 // attention_amx.cc: Target::kAmx's, BF16 products (shape.bf16) on AMX tiles, the rest as attention().
-void attention_amx(ThreadPool& pool, const AttentionShape& shape, const float* q, const float* keys,
-                   const float* values, float* out);
+void attention_amx(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys,
+                   const void* values, float* out);
 #endif
 
 // peaks.cc

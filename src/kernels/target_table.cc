@@ -33,7 +33,7 @@ constexpr TargetKernels this_build(Target target, std::string_view packed_layout
       .rope = rope,
       .softmax_numerators = softmax_numerators,
       .silu_mul = silu_mul,
-      .round_to_bf16 = round_to_bf16,
+      .to_bf16 = to_bf16,
       .dequantize = dequantize,
       .matmul_rows = matmul_rows,
       .matvec_rows = matvec_rows,

@@ -46,6 +46,8 @@ Qwen3::Qwen3(ModelFiles files, int threads, WeightFormat format, const std::stri
       weights_(bind_weights(checkpoint_, config_, format, pack_cache_dir, pool_)) {
   const int half = config_.head_dim / 2;
   for (int i = 0; i < half; ++i) inv_freq_.push_back(std::pow(config_.rope_theta, -2.0 * i / config_.head_dim));
+  // Every layer is held alike (one WeightFormat), so the first one tells.
+  bf16_cache_ = !weights_.layers.empty() && weights_.layers[0].q_proj.packing == kernels::Packing::kInt8;
 }
 
 std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs) const {
@@ -79,6 +81,9 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
   const int H = c.hidden_size, hd = c.head_dim, half = hd / 2;
   const int p0 = cache.length();
   check_token_ids(ids, c.vocab_size);
+  if (cache.bf16() != bf16_cache_) {
+    throw Error(ErrorCode::kInvalidArgument, "this KV cache was made for another weight format (Qwen3::new_cache)");
+  }
   if (T == 0) return {};
   if (p0 + T > c.max_position_embeddings) {
     throw Error(ErrorCode::kInputTooLong, fmt::format("{} positions exceed the model's maximum of {}", p0 + T,
@@ -101,6 +106,9 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
   kernels::CacheLines<float> h(x.size());
   kernels::CacheLines<float> q(static_cast<std::size_t>(T) * c.q_dim()), attn(q.size());
   kernels::CacheLines<float> gate(static_cast<std::size_t>(T) * c.intermediate_size), up(gate.size());
+  // A BF16 cache's new keys and values, in f32 until they are normed, rotated and rounded into it.
+  const std::size_t kv_values = cache.bf16() ? static_cast<std::size_t>(T) * c.kv_dim() : 0;
+  kernels::CacheLines<float> new_keys(kv_values), new_values(kv_values);
   for (int t = 0; t < T; ++t) weights_.embed_tokens.copy_row(ids[t], &x[t * H]);
 
   cache.resize(p0 + T);
@@ -113,9 +121,11 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
     float* const xr = &x[static_cast<std::size_t>(first) * H];
     for_each_token(pool_, T, [&](int t) { kernels::rmsnorm(&x[t * H], w.input_norm.data(), H, eps, &h[t * H]); });
 
-    // q, k and v of the normed input (quantized once for int8 weights); k and v go to the cache.
-    float* k = cache.keys(l) + static_cast<std::size_t>(p0) * c.kv_dim();
-    float* v = cache.values(l) + static_cast<std::size_t>(p0) * c.kv_dim();
+    // q, k and v of the normed input (quantized once for int8 weights); k and v go to the cache (to
+    // new_keys and new_values first for a BF16 one).
+    const std::size_t at = static_cast<std::size_t>(p0) * c.kv_dim();
+    float* k = cache.bf16() ? new_keys.data() : cache.keys(l) + at;
+    float* v = cache.bf16() ? new_values.data() : cache.values(l) + at;
     const kernels::LayerInput attention_input = kernels::prepare_input(pool_, h.data(), T, H, w.q_proj);
     if (first == 0) {
       kernels::matmul(pool_, attention_input, w.q_proj, q.data());
@@ -124,9 +134,8 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
     }
     kernels::matmul(pool_, attention_input, w.k_proj, k);
     kernels::matmul(pool_, attention_input, w.v_proj, v);
-    // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the
-    // cache keeps this layer's keys and values rounded.
-    const bool bf16_attention = w.q_proj.packing == kernels::Packing::kInt8;
+    // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the cache
+    // keeps keys and values as BF16.
     for_each_token(pool_, T, [&](int t) {
       if (t >= first) {
         for (int j = 0; j < c.num_heads; ++j) {
@@ -141,16 +150,17 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
         kernels::rmsnorm(kj, w.k_norm.data(), hd, eps, kj);
         kernels::rope(kj, &cos[t * half], &sin[t * half], half);
       }
-      if (bf16_attention) {
-        kernels::round_to_bf16(kt, c.kv_dim());
-        kernels::round_to_bf16(v + static_cast<std::size_t>(t) * c.kv_dim(), c.kv_dim());
+      if (cache.bf16()) {
+        const std::size_t row = static_cast<std::size_t>(t) * c.kv_dim();
+        kernels::to_bf16(kt, c.kv_dim(), cache.keys_bf16(l) + at + row);
+        kernels::to_bf16(v + row, c.kv_dim(), cache.values_bf16(l) + at + row);
       }
     });
 
     // Causal grouped-query attention over the cached positions and these, then the output projection.
-    const kernels::AttentionShape shape{c.num_heads,     c.num_kv_heads, hd, rows, cache.length(), bf16_attention,
+    const kernels::AttentionShape shape{c.num_heads,     c.num_kv_heads, hd, rows, cache.length(), cache.bf16(),
                                         hidden.empty() ? nullptr : hidden.data() + first};
-    kernels::attention(pool_, shape, q.data(), cache.keys(l), cache.values(l), attn.data());
+    kernels::attention(pool_, shape, q.data(), cache.keys_data(l), cache.values_data(l), attn.data());
     kernels::matmul(pool_, attn.data(), rows, w.o_proj, h.data());
     for_each_token(pool_, rows, [&](int t) {
       float* xt = xr + static_cast<std::size_t>(t) * H;

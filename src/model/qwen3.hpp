@@ -28,7 +28,8 @@ class Qwen3 {
   const Weights& weights() const { return weights_; }
   const io::Checkpoint& checkpoint() const { return checkpoint_; }
   const std::string& file_format() const { return file_format_; }  // ModelFiles::format
-  KvCache new_cache() const { return KvCache(config_); }
+  // A cache for this model's passes: BF16 for int8 weights (their attention reads BF16), else f32.
+  KvCache new_cache() const { return KvCache(config_, bf16_cache_); }
 
   // Which final hidden states forward returns: every position's, or only the last one's (which spares
   // the last layer's queries, attention and MLP for the other positions).
@@ -70,6 +71,7 @@ class Qwen3 {
   mutable kernels::ThreadPool pool_;  // before weights_: packing the weights runs on it
   Weights weights_;
   std::vector<double> inv_freq_;  // RoPE frequencies θ^(-2i/hd)
+  bool bf16_cache_ = false;       // new_cache's encoding
 };
 
 }  // namespace qguard::model

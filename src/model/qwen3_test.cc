@@ -205,6 +205,16 @@ TEST_CASE("a KV cache grows by whole blocks and gives back room beyond what it k
   CHECK(kept.capacity() == 5);
 }
 
+TEST_CASE("int8 weights keep a BF16 KV cache; a cache made for other weights is refused") {
+  const Qwen3 exact(testdata("tied_bf16"), 1, WeightFormat::kAuto), int8(testdata("tied_bf16"), 1, WeightFormat::kInt8);
+  CHECK_FALSE(exact.new_cache().bf16());
+  CHECK(int8.new_cache().bf16());
+  const auto ids = random_ids(3, exact.config().vocab_size, 21);
+  KvCache f32_cache = exact.new_cache(), bf16_cache = int8.new_cache();
+  check_error([&] { int8.forward(ids, f32_cache); }, ErrorCode::kInvalidArgument, "another weight format");
+  check_error([&] { exact.forward(ids, bf16_cache); }, ErrorCode::kInvalidArgument, "another weight format");
+}
+
 TEST_CASE("logits_of equals the chosen columns of the full projection") {
   const Qwen3 m(testdata("tied_bf16"), 1, WeightFormat::kAuto);
   KvCache cache = m.new_cache();
