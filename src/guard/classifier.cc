@@ -22,7 +22,8 @@ class PolicyHead {
  public:
   // Room an idle cache keeps beyond the head: prompts up to this many tokens longer than the head
   // (most chat messages) continue it without reallocating; a longer request's room is given back
-  // when it ends, so idle caches never hold the longest prompt seen (0.6B: ~229 KB per position, half with int8 weights).
+  // when it ends, so idle caches never hold the longest prompt seen (0.6B: ~229 KB per position,
+  // half with int8 weights).
   static constexpr int kIdleSlackPositions = 256;
 
   // A cache holding the head for the duration of one request.

@@ -481,7 +481,9 @@ ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<flo
 // The cache's encoding of values that are BF16 already (AttentionShape::bf16).
 std::vector<std::uint16_t> bf16_bits(const std::vector<float>& x) {
   std::vector<std::uint16_t> bits(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) bits[i] = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x[i]) >> 16);
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    bits[i] = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x[i]) >> 16);
+  }
   return bits;
 }
 
