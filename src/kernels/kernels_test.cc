@@ -478,14 +478,28 @@ ExpectedAttention naive_attention(const AttentionShape& s, const std::vector<flo
   return expected;
 }
 
-// The cache's encoding of values that are BF16 already (AttentionShape::bf16).
-std::vector<std::uint16_t> bf16_bits(const std::vector<float>& x) {
-  std::vector<std::uint16_t> bits(x.size());
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    bits[i] = static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x[i]) >> 16);
+// Random queries, keys and values for `s`, from seeds `seed` .. seed + 2; with s.bf16 the keys and
+// values are BF16 values (the caller's part), and the cache holds their BF16 encoding.
+struct AttentionInputs {
+  AttentionInputs(const AttentionShape& s, unsigned seed)
+      : q(random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, seed)),
+        keys(random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, seed + 1)),
+        values(random_vector(keys.size(), seed + 2)),
+        bf16(s.bf16) {
+    if (!bf16) return;
+    for (auto* side : {&keys, &values}) {
+      for (float& x : *side) x = round_bf16(x);
+    }
+    for (float x : keys) keys16.push_back(static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x) >> 16));
+    for (float x : values) values16.push_back(static_cast<std::uint16_t>(std::bit_cast<std::uint32_t>(x) >> 16));
   }
-  return bits;
-}
+  const void* cached_keys() const { return bf16 ? static_cast<const void*>(keys16.data()) : keys.data(); }
+  const void* cached_values() const { return bf16 ? static_cast<const void*>(values16.data()) : values.data(); }
+
+  std::vector<float> q, keys, values;
+  bool bf16;
+  std::vector<std::uint16_t> keys16, values16;
+};
 
 // Every output within 1e-5 of the formula's, plus its BF16 tie slack.
 bool within(const std::vector<float>& out, const ExpectedAttention& expected) {
@@ -515,25 +529,16 @@ TEST_CASE("attention matches the causal grouped-query formula, over a cached pre
       CAPTURE(s.tokens);
       CAPTURE(s.length);
       CAPTURE(s.bf16);
-      const auto q = random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, 70);
-      auto keys = random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, 71);
-      auto values = random_vector(keys.size(), 72);
-      if (bf16) {  // the caller's part: a cache of BF16 values
-        for (float& x : keys) x = round_bf16(x);
-        for (float& x : values) x = round_bf16(x);
-      }
-      const auto expected = naive_attention(s, q, keys, values);
-      const auto keys16 = bf16_bits(keys), values16 = bf16_bits(values);
-      const void* cached_keys = bf16 ? static_cast<const void*>(keys16.data()) : keys.data();
-      const void* cached_values = bf16 ? static_cast<const void*>(values16.data()) : values.data();
+      const AttentionInputs in(s, 70);
+      const auto expected = naive_attention(s, in.q, in.keys, in.values);
       for_each_target([&](const TargetKernels& k) {
         for (int threads : {1, 3}) {
           ThreadPool pool(threads);
           std::vector<float> out(expected.out.size(), NAN);
-          k.attention(pool, s, q.data(), cached_keys, cached_values, out.data());
+          k.attention(pool, s, in.q.data(), in.cached_keys(), in.cached_values(), out.data());
           CHECK(within(out, expected));
-          if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, q,
-                                                            keys, values).out) > 1e-6);  // it does round
+          if (bf16) CHECK(max_abs_diff(out, naive_attention({s.heads, s.kv_heads, s.head_dim, s.tokens, s.length}, in.q,
+                                                            in.keys, in.values).out) > 1e-6);  // it does round
         }
       });
     }
@@ -567,25 +572,16 @@ TEST_CASE("attention leaves out each token's hidden keys: branches after a share
       s.bf16 = bf16;
       CAPTURE(s.tokens);
       CAPTURE(s.bf16);
-      const auto q = random_vector(static_cast<std::size_t>(s.tokens) * s.heads * s.head_dim, 73);
-      auto keys = random_vector(static_cast<std::size_t>(s.length) * s.kv_heads * s.head_dim, 74);
-      auto values = random_vector(keys.size(), 75);
-      if (bf16) {
-        for (float& x : keys) x = round_bf16(x);
-        for (float& x : values) x = round_bf16(x);
-      }
-      const auto expected = naive_attention(s, q, keys, values);
-      const auto keys16 = bf16_bits(keys), values16 = bf16_bits(values);
-      const void* cached_keys = bf16 ? static_cast<const void*>(keys16.data()) : keys.data();
-      const void* cached_values = bf16 ? static_cast<const void*>(values16.data()) : values.data();
+      const AttentionInputs in(s, 73);
+      const auto expected = naive_attention(s, in.q, in.keys, in.values);
       AttentionShape causal = s;
       causal.hidden = nullptr;
       for_each_target([&](const TargetKernels& k) {
         ThreadPool pool(2);
         std::vector<float> out(expected.out.size(), NAN);
-        k.attention(pool, s, q.data(), cached_keys, cached_values, out.data());
+        k.attention(pool, s, in.q.data(), in.cached_keys(), in.cached_values(), out.data());
         CHECK(within(out, expected));
-        k.attention(pool, causal, q.data(), cached_keys, cached_values, out.data());
+        k.attention(pool, causal, in.q.data(), in.cached_keys(), in.cached_values(), out.data());
         CHECK(max_abs_diff(out, expected.out) > 1e-3);  // the hidden keys matter
       });
     }
