@@ -33,8 +33,8 @@ class TokenSource {
   // Logits of every token of the vocabulary for the token after the current sequence.
   virtual std::vector<float> next_logits_all() = 0;
   // A hint before the next logits are asked for: what follows the choice they serve is likely one of
-  // `branches`, after which logits are asked for again. A model may compute them in the same pass
-  // (ModelSession); the answers must not change.
+  // `branches` (each of at least one token), after which logits are asked for again. A model may
+  // compute them in the same pass (ModelSession); the answers must not change.
   virtual void speculate(std::vector<Tokens> /*branches*/) {}
 };
 
