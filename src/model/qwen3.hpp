@@ -38,7 +38,8 @@ class Qwen3 {
   // Runs `ids` at positions cache.length(), cache.length()+1, ... and appends their keys and
   // values to `cache`. Returns the final-normed hidden states, [ids.size(), hidden_size] row-major
   // (kAll) or [1, hidden_size] (kLast). Throws Error(kInvalidArgument) for an id outside the
-  // vocabulary, Error(kInputTooLong) past max_position_embeddings.
+  // vocabulary or a cache new_cache() did not make for these weights (f32 against BF16),
+  // Error(kInputTooLong) past max_position_embeddings.
   std::vector<float> forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs = Outputs::kAll) const;
 
   // Speculation on a choice the next step makes: `trunk`, then each of `branches` (alternative
