@@ -62,9 +62,10 @@ void to_bf16(const float* x, std::size_t n, std::uint16_t* out) {
 #if defined(__AVX512F__)
   for (; i + kLanes <= n; i += kLanes) {
     const __m512 v = _mm512_loadu_ps(x + i);
-    __m512i upper = _mm512_srli_epi32(_mm512_castps_si512(rounded_to_bf16(v)), 16);
-    upper = _mm512_mask_or_epi32(upper, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), upper, _mm512_set1_epi32(0x40));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), _mm512_cvtepi32_epi16(upper));
+    __m256i bits = upper_halves(rounded_to_bf16(v));
+    const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    bits = _mm256_mask_mov_epi16(bits, nan, _mm256_or_si256(bits, _mm256_set1_epi16(0x40)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + i), bits);
   }
 #elif defined(__AVX2__)
   for (; i + kLanes <= n; i += kLanes) {

@@ -421,7 +421,6 @@ void amx_panel(const Int8Panel& panel, const LayerInput& x, std::size_t padded, 
   finish_last();
   store_rows(sums, tokens, row_scales, y + t0 * ldy, ldy, r0, valid);
 }
-
 #endif
 
 }  // namespace
