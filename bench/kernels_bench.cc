@@ -2,7 +2,7 @@
 // timed in the thread's CPU time (so other work on a shared machine distorts the figures less), next
 // to the same build's peak loops timed the same way. Efficiency = achieved / peak.
 //
-//   kernels_bench [--seconds S] [--target baseline|avx2|avx512|amx]   (S per measurement; default 0.5)
+//   kernels_bench [--seconds S] [--target baseline|avx2|avx512|avx512bf16|amx]   (S per measurement; default 0.5)
 #include <time.h>
 
 #include <algorithm>
@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
     } else if (flag == "--target" && i + 1 < argc && parse_target(argv[i + 1])) {
       targets = {*parse_target(argv[i + 1])};
     } else {
-      fmt::print(stderr, "usage: kernels_bench [--seconds S] [--target baseline|avx2|avx512|amx]\n");
+      fmt::print(stderr, "usage: kernels_bench [--seconds S] [--target baseline|avx2|avx512|avx512bf16|amx]\n");
       return 2;
     }
   }

@@ -26,7 +26,8 @@ Cpuid cpuid(unsigned leaf, unsigned subleaf) {
   return r;
 }
 
-constexpr Target kAllTargets[] = {Target::kBaseline, Target::kAvx2, Target::kAvx512, Target::kAmx};
+constexpr Target kAllTargets[] = {Target::kBaseline, Target::kAvx2, Target::kAvx512, Target::kAvx512Bf16,
+                                   Target::kAmx};
 
 bool bit(unsigned word, int index) { return (word >> index) & 1u; }
 
@@ -50,7 +51,7 @@ bool amx_granted() {
 }
 
 Target detect() {
-  const Cpuid leaf1 = cpuid(1, 0), leaf7 = cpuid(7, 0);
+  const Cpuid leaf1 = cpuid(1, 0), leaf7 = cpuid(7, 0), leaf7_1 = cpuid(7, 1);
   if (!bit(leaf1.ecx, 27)) return Target::kBaseline;  // OSXSAVE: XGETBV usable
   const std::uint64_t state = os_enabled_state();
   const bool ymm_state = (state & 0x6) == 0x6;       // SSE + AVX registers
@@ -61,9 +62,10 @@ Target detect() {
   const bool avx512 = bit(leaf7.ebx, 16) && bit(leaf7.ebx, 17) && bit(leaf7.ebx, 28) && bit(leaf7.ebx, 30) &&
                       bit(leaf7.ebx, 31) && bit(leaf7.ecx, 11);  // F, DQ, CD, BW, VL, VNNI
   if (!avx512 || !zmm_state) return Target::kAvx2;
+  if (!bit(leaf7_1.eax, 5)) return Target::kAvx512;  // AVX512_BF16 (every AMX CPU has it)
   const bool amx = bit(leaf7.edx, 24) && bit(leaf7.edx, 25) && bit(leaf7.edx, 22);  // AMX-TILE, -INT8, -BF16
   const bool tile_state = (state & 0x60000) == 0x60000;        // tile configuration and data
-  return amx && tile_state && amx_granted() ? Target::kAmx : Target::kAvx512;
+  return amx && tile_state && amx_granted() ? Target::kAmx : Target::kAvx512Bf16;
 }
 
 }  // namespace
@@ -73,6 +75,7 @@ std::string_view to_string(Target target) {
     case Target::kBaseline: return "baseline";
     case Target::kAvx2: return "avx2";
     case Target::kAvx512: return "avx512";
+    case Target::kAvx512Bf16: return "avx512bf16";
     case Target::kAmx: return "amx";
   }
   return "?";
@@ -98,7 +101,7 @@ Target active_target() {
   }();
   if (!cap) {
     throw Error(ErrorCode::kInvalidArgument,
-                fmt::format("QGUARD_CPU='{}' names no kernel target: use baseline, avx2, avx512 or amx",
+                fmt::format("QGUARD_CPU='{}' names no kernel target: use baseline, avx2, avx512, avx512bf16 or amx",
                             std::getenv("QGUARD_CPU")));
   }
   return std::min(*cap, detected_target());

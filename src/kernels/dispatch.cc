@@ -10,7 +10,7 @@ namespace qguard::kernels {
 // One table per target build (target_table.cc).
 namespace baseline { extern const TargetKernels kTable; }
 namespace avx2 { extern const TargetKernels kTable; }
-namespace avx512 { extern const TargetKernels kTable, kAmxTable; }
+namespace avx512 { extern const TargetKernels kTable, kBf16Table, kAmxTable; }
 
 const TargetKernels& kernels_for(Target target) {
   if (target > detected_target()) {
@@ -20,6 +20,7 @@ const TargetKernels& kernels_for(Target target) {
   }
   switch (target) {
     case Target::kAmx: return avx512::kAmxTable;
+    case Target::kAvx512Bf16: return avx512::kBf16Table;
     case Target::kAvx512: return avx512::kTable;
     case Target::kAvx2: return avx2::kTable;
     case Target::kBaseline: break;
@@ -46,9 +47,13 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
   active_kernels().matvec_rows(x, w, rows, count, y);
 }
 
-// A table's pack and prepare_input stamp their results with the table's target, so that products are
-// routed back to it.
-PackedMatrix pack(const MatrixView& w, Packing packing) { return active_kernels().pack(w, packing); }
+// Packed matrices and inputs are stamped with the active table's target, so that products are routed
+// back to it (avx512bf16 shares the avx512 build's packing, whose own stamp is avx512).
+PackedMatrix pack(const MatrixView& w, Packing packing) {
+  PackedMatrix p = active_kernels().pack(w, packing);
+  p.target = active_target();
+  return p;
+}
 std::size_t packed_bytes(Packing packing, int rows, int cols) {
   return active_kernels().packed_bytes(packing, rows, cols);
 }
@@ -80,7 +85,9 @@ PackedMatrix in_place(io::GgmlType encoding, int rows, int cols, const std::byte
 }
 
 LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, const PackedMatrix& like) {
-  return kernels_for(like.target).prepare_input(pool, x, tokens, cols, like.packing);
+  LayerInput in = kernels_for(like.target).prepare_input(pool, x, tokens, cols, like.packing);
+  in.target = like.target;
+  return in;
 }
 
 void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {

@@ -1,4 +1,4 @@
-// The query rows that attention computes together (attention.cc, attention_amx.cc): the rows of one
+// The query rows that attention computes together (attention.cc, attention_bf16.cc): the rows of one
 // kv head, row i being token (first + i) / group and query head kv_head · group + (first + i) % group
 // for the heads of its group, so each key and value of the kv head serves every row.
 #pragma once

@@ -228,9 +228,12 @@ double amx_int8_dot_ops(PeakClock::time_point deadline);
 void attention(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys, const void* values,
                float* out);
 #if defined(__AVX512F__)
-// attention_amx.cc: Target::kAmx's, BF16 products (shape.bf16) on AMX tiles, the rest as attention().
+// attention_bf16.cc: BF16 pair products for shape.bf16 (blocks of rows; the rest as attention()),
+// on AMX tiles (Target::kAmx) or with AVX512_BF16's vdpbf16ps (Target::kAvx512Bf16).
 void attention_amx(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys,
                    const void* values, float* out);
+void attention_avx512_bf16(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys,
+                           const void* values, float* out);
 #endif
 
 // peaks.cc

@@ -16,6 +16,8 @@ namespace qguard::kernels::QGUARD_TARGET {
 
 namespace {
 
+constexpr std::string_view kPanels = QGUARD_STRINGIFY(QGUARD_TARGET) " panels v3";
+
 // This build's table, served as `target` with its own packed products and int8 peak loop.
 constexpr TargetKernels this_build(Target target, std::string_view packed_layout, std::string_view int8_instructions,
                                    decltype(TargetKernels::packed_bytes) packed_bytes,
@@ -51,11 +53,16 @@ constexpr TargetKernels this_build(Target target, std::string_view packed_layout
 
 // Constant-initialised (function addresses and literals): usable from any static initialiser.
 extern const TargetKernels kTable;
-const TargetKernels kTable =
-    this_build(Target::QGUARD_TARGET_ENUM, QGUARD_STRINGIFY(QGUARD_TARGET) " panels v3", QGUARD_INT8_INSTRUCTIONS,
-               packed_bytes, pack, prepare_input, matmul_packed, attention, int8_dot_ops);
+const TargetKernels kTable = this_build(Target::QGUARD_TARGET_ENUM, kPanels, QGUARD_INT8_INSTRUCTIONS, packed_bytes,
+                                        pack, prepare_input, matmul_packed, attention, int8_dot_ops);
 
 #if defined(__AVX512F__)
+// Target::kAvx512Bf16: this build's kernels and packing, with the int8 weights' attention on
+// vdpbf16ps (attention_bf16.cc).
+extern const TargetKernels kBf16Table;
+const TargetKernels kBf16Table = this_build(Target::kAvx512Bf16, kPanels, QGUARD_INT8_INSTRUCTIONS, packed_bytes, pack,
+                                            prepare_input, matmul_packed, attention_avx512_bf16, int8_dot_ops);
+
 // Target::kAmx: this build's kernels, with products of 16 tokens or more on AMX tiles: int8 ones on
 // the avx512 panels, BF16 ones on panels of its own (packed_bf16_amx.cc), hence its own layout name
 // in the pack cache's key.

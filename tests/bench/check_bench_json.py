@@ -93,7 +93,7 @@ def check_report(report, requests, dtype, config):
     for key in ["decode_tok_s", "load_ms", "rss_mb", "f32_peak_gflops", "mem_bw_gbs", "prefill_efficiency",
                 "decode_bw_efficiency", "prefill_tok_s"]:
         positive(report, key)
-    check(report["kernels"] in ("baseline", "avx2", "avx512", "amx"), f"kernels {report['kernels']!r}")
+    check(report["kernels"] in ("baseline", "avx2", "avx512", "avx512bf16", "amx"), f"kernels {report['kernels']!r}")
     # Every SIMD kernel build has 8-bit dot-product instructions; the scalar baseline has none.
     check((report["int8_instructions"] is None) == (report["kernels"] == "baseline"), "int8 instructions vs kernels")
     if report["int8_instructions"] is not None:
