@@ -158,7 +158,9 @@ void tile(const std::uint8_t* panel, const std::int32_t* row_offsets, const Tile
     }
     for (int j = 0; j < TB; ++j) {
       const __m512 scale = _mm512_set1_ps(xs[j][b]);
-      for (int h = 0; h < 2; ++h) f32_sums[j][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][h]), scale, f32_sums[j][h]);
+      for (int h = 0; h < 2; ++h) {
+        f32_sums[j][h] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[j][h]), scale, f32_sums[j][h]);
+      }
     }
   }
   for (int j = 0; j < TB; ++j) {
