@@ -48,7 +48,7 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
 }
 
 // Packed matrices and inputs are stamped with the active table's target, so that products are routed
-// back to it (avx512bf16 shares the avx512 build's packing, whose own stamp is avx512).
+// back to it (the avx512bf16 and amx tables share the avx512 build's packing, which stamps avx512).
 PackedMatrix pack(const MatrixView& w, Packing packing) {
   PackedMatrix p = active_kernels().pack(w, packing);
   p.target = active_target();

@@ -181,11 +181,7 @@ std::size_t packed_bytes_amx(Packing packing, int rows, int cols) {
 }
 
 PackedMatrix pack_amx(const MatrixView& w, Packing packing) {
-  if (packing != Packing::kBF16) {
-    PackedMatrix p = pack(w, packing);
-    p.target = Target::kAmx;
-    return p;
-  }
+  if (packing != Packing::kBF16) return pack(w, packing);
   PackedMatrix p;
   p.packing = packing;
   p.target = Target::kAmx;
@@ -215,7 +211,6 @@ PackedMatrix pack_amx(const MatrixView& w, Packing packing) {
 
 LayerInput prepare_input_amx(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing) {
   LayerInput in = prepare_input(pool, x, tokens, cols, packing);
-  in.target = Target::kAmx;
   if (packing == Packing::kBF16 && tokens >= kAmxTokens) split_terms(pool, in);
   return in;
 }
