@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/gguf_blocks.hpp"
+#include "kernels/block_cache.hpp"
 #include "kernels/cpu.hpp"
 #include "util/dtype.hpp"
 
@@ -80,15 +81,16 @@ struct PackedMatrix {
 // A vector whose data starts on a 64-byte boundary: AMX tile rows (64 bytes) are then one cache line
 // each, not two. Growing it leaves the new elements uninitialized (resize(n) does not zero them:
 // its users write every element before reading it, and zeroing megabytes per call showed in
-// profiles); resize(n, value) and assign(n, value) still set them.
+// profiles); resize(n, value) and assign(n, value) still set them. Large blocks are recycled
+// between passes (block_cache.hpp).
 template <typename T>
 struct CacheLineAllocator {
   using value_type = T;
   CacheLineAllocator() = default;
   template <typename U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}
-  T* allocate(std::size_t n) { return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64})); }
-  void deallocate(T* p, std::size_t) { ::operator delete (p, std::align_val_t{64}); }
+  T* allocate(std::size_t n) { return static_cast<T*>(blocks::take(n * sizeof(T))); }
+  void deallocate(T* p, std::size_t n) { blocks::give_back(p, n * sizeof(T)); }
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;  // default-initialized: no zeroing
