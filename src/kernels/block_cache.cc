@@ -1,6 +1,7 @@
 #include "kernels/block_cache.hpp"
 
 #include <bit>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <vector>
@@ -19,23 +20,27 @@ namespace {
 
 constexpr std::align_val_t kAlignment{64};
 
+// What precedes every block: its usable size. give_back needs no size from its caller, so a
+// container's deallocation stays one call (the kernel targets' objects inline it,
+// check_target_symbols.py); 64 bytes keep the block aligned.
+struct alignas(64) Header {
+  std::size_t bytes;
+};
+
 // Whether blocks of `bytes` are kept when freed: not the small ones, and none so large that one of
 // them would take most of the shelf.
 bool kept_size(std::size_t bytes) { return bytes >= kSmallestKept && bytes <= kMostKeptBytes / 2; }
 
-// `bytes` (a kept size) rounded up to a multiple of a quarter of its highest power of two.
+// `bytes` (a kept size) rounded up to a multiple of a quarter of its highest power of two; kept
+// sizes stay kept (kMostKeptBytes / 2 is a power of two).
 std::size_t size_class(std::size_t bytes) {
   const std::size_t step = std::bit_floor(bytes) / 4;
   return (bytes + step - 1) / step * step;
 }
 
 struct Shelf {
-  struct Block {
-    void* memory;
-    std::size_t bytes;  // its size class
-  };
   std::mutex mutex;
-  std::vector<Block> idle;  // oldest first
+  std::vector<Header*> idle;  // oldest first
   std::size_t idle_bytes = 0;
 };
 
@@ -46,47 +51,52 @@ Shelf& shelf() {
   return *instance;
 }
 
+void free_block(Header* header) { ::operator delete(header, kAlignment); }
+
 }  // namespace
 
 void* take(std::size_t bytes) {
-  if (!kept_size(bytes)) return ::operator new(bytes, kAlignment);
-  const std::size_t rounded = size_class(bytes);
-  Shelf& s = shelf();
-  {
+  const bool kept = kept_size(bytes);
+  const std::size_t usable = kept ? size_class(bytes) : bytes;
+  if (kept) {
+    Shelf& s = shelf();
     std::lock_guard lock(s.mutex);
     for (auto block = s.idle.rbegin(); block != s.idle.rend(); ++block) {  // the newest is likeliest cached
-      if (block->bytes != rounded) continue;
-      void* memory = block->memory;
-      s.idle_bytes -= rounded;
+      Header* header = *block;
+      if (header->bytes != usable) continue;
+      s.idle_bytes -= usable;
       s.idle.erase(std::next(block).base());
-      QGUARD_UNPOISON(memory, rounded);
-      return memory;
+      QGUARD_UNPOISON(header + 1, usable);
+      return header + 1;
     }
   }
-  return ::operator new(rounded, kAlignment);
+  if (usable > std::numeric_limits<std::size_t>::max() - sizeof(Header)) throw std::bad_alloc();
+  auto* header = static_cast<Header*>(::operator new(sizeof(Header) + usable, kAlignment));
+  header->bytes = usable;
+  return header + 1;
 }
 
-void give_back(void* block, std::size_t bytes) {
+void give_back(void* block) {
   if (block == nullptr) return;
-  if (!kept_size(bytes)) return ::operator delete(block, kAlignment);
-  const std::size_t rounded = size_class(bytes);
-  std::vector<Shelf::Block> evicted;
+  Header* header = static_cast<Header*>(block) - 1;
+  if (!kept_size(header->bytes)) return free_block(header);
+  std::vector<Header*> evicted;
   Shelf& s = shelf();
   {
     std::lock_guard lock(s.mutex);
-    QGUARD_POISON(block, rounded);
-    s.idle.push_back({block, rounded});
-    s.idle_bytes += rounded;
+    QGUARD_POISON(block, header->bytes);
+    s.idle.push_back(header);
+    s.idle_bytes += header->bytes;
     std::size_t oldest = 0;
     for (; s.idle_bytes > kMostKeptBytes; ++oldest) {
-      s.idle_bytes -= s.idle[oldest].bytes;
+      s.idle_bytes -= s.idle[oldest]->bytes;
       evicted.push_back(s.idle[oldest]);
     }
     s.idle.erase(s.idle.begin(), s.idle.begin() + static_cast<std::ptrdiff_t>(oldest));
   }
-  for (const Shelf::Block& old : evicted) {
-    QGUARD_UNPOISON(old.memory, old.bytes);
-    ::operator delete(old.memory, kAlignment);
+  for (Header* old : evicted) {
+    QGUARD_UNPOISON(old + 1, old->bytes);
+    free_block(old);
   }
 }
 

@@ -19,8 +19,8 @@ constexpr std::size_t kMostKeptBytes = std::size_t{128} << 20;
 
 // `bytes` of memory aligned to 64 bytes: a kept block of its size class if there is one.
 void* take(std::size_t bytes);
-// Frees or keeps a block take(bytes) returned (the same `bytes`).
-void give_back(void* block, std::size_t bytes);
+// Frees or keeps a block take() returned (nullptr: nothing).
+void give_back(void* block);
 
 // Bytes held by idle blocks now (for tests).
 std::size_t kept_bytes();

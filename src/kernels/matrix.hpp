@@ -90,7 +90,7 @@ struct CacheLineAllocator {
   template <typename U>
   CacheLineAllocator(const CacheLineAllocator<U>&) {}
   T* allocate(std::size_t n) { return static_cast<T*>(blocks::take(n * sizeof(T))); }
-  void deallocate(T* p, std::size_t n) { blocks::give_back(p, n * sizeof(T)); }
+  void deallocate(T* p, std::size_t) { blocks::give_back(p); }
   template <typename U>
   void construct(U* p) noexcept {
     ::new (static_cast<void*>(p)) U;  // default-initialized: no zeroing
