@@ -91,6 +91,10 @@ class QGUARD_API Model {
     // Runs `ids` after the tokens appended so far; returns the last one's logits [vocab_size].
     std::vector<float> append(const std::vector<std::int32_t>& ids);
     int length() const;  // tokens appended so far
+    // Makes room for `positions` tokens in all, so that appending up to that many allocates and
+    // copies nothing (the cache otherwise grows by half at a time). Error(kInputTooLong) past the
+    // model's max_position_embeddings, kInvalidArgument below 0.
+    void reserve(int positions);
 
    private:
     struct State;

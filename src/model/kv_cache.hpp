@@ -18,9 +18,11 @@ namespace qguard::model {
 
 class KvCache {
  public:
-  // Growing reserves whole blocks of this many positions: capacity stays within one block of the
-  // longest length (std::vector's own growth doubles it), and decoding one token at a time
-  // reallocates once per block, not once per token.
+  // Capacity comes in whole blocks of this many positions. Growing past it reserves the blocks the
+  // new length needs, and at least half again the old capacity: decoding one token at a time then
+  // reallocates (copying every position so far, into fresh pages) a logarithmic number of times,
+  // not once per block, while one long pass reserves no more than it needs (std::vector's own
+  // growth would double it).
   static constexpr int kGrowthPositions = 64;
 
   explicit KvCache(const Config& config, bool bf16 = false) : kv_dim_(config.kv_dim()), bf16_(bf16) {
@@ -45,13 +47,16 @@ class KvCache {
   // Keeps the first `length` positions (cutting back) or makes room up to `length` (growing; the
   // new rows are not zeroed: the forward pass fills them). Capacity is kept when cutting back.
   void resize(int length) {
+    if (length > capacity()) reserve(std::max(length, capacity() + capacity() / 2));
     const std::size_t size = static_cast<std::size_t>(length) * kv_dim_;
-    const int blocks = (length + kGrowthPositions - 1) / kGrowthPositions;
-    for_each_layer([&](auto& layer) {
-      if (size > layer.capacity()) layer.reserve(static_cast<std::size_t>(blocks) * kGrowthPositions * kv_dim_);
-      layer.resize(size);
-    });
+    for_each_layer([&](auto& layer) { layer.resize(size); });
     length_ = length;
+  }
+
+  // Makes room for `positions` positions (rounded up to whole blocks) without changing the length.
+  void reserve(int positions) {
+    const std::size_t blocks = (static_cast<std::size_t>(positions) + kGrowthPositions - 1) / kGrowthPositions;
+    for_each_layer([&](auto& layer) { layer.reserve(blocks * kGrowthPositions * kv_dim_); });
   }
 
   // After Qwen3::forward_branches: keeps the first `length` positions of the branch that starts at

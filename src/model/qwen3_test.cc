@@ -181,7 +181,7 @@ TEST_CASE("branches after a trunk: each branch's states and cache are those of t
   }
 }
 
-TEST_CASE("a KV cache grows by whole blocks and gives back room beyond what it keeps") {
+TEST_CASE("a KV cache grows by whole blocks, by half or more at a time, and gives back room beyond what it keeps") {
   const Qwen3 m(testdata("untied_gqa3_f32"), 1, WeightFormat::kAuto);
   const int vocab = m.config().vocab_size, block = KvCache::kGrowthPositions;
   KvCache cache = m.new_cache();
@@ -190,6 +190,27 @@ TEST_CASE("a KV cache grows by whole blocks and gives back room beyond what it k
   for (int i = 0; i < block; ++i) m.forward(random_ids(1, vocab, 5 + i), cache);  // token by token past a block
   CHECK(cache.length() == block + 3);
   CHECK(cache.capacity() == 2 * block);  // not doubled from every length reached on the way
+
+  // Growing token by token reallocates each time by half the capacity or more: a few times, not
+  // once per block (38 times from here to 40 blocks).
+  KvCache growing = cache;
+  int reallocations = 0;
+  for (int length = growing.length() + 1; length <= 40 * block; ++length) {
+    const int before = growing.capacity();
+    growing.resize(length);
+    if (growing.capacity() == before) continue;
+    ++reallocations;
+    CHECK(growing.capacity() >= before + before / 2);
+    CHECK(growing.capacity() % block == 0);
+  }
+  CHECK(reallocations <= 8);
+  // Room reserved ahead is what growing then uses.
+  KvCache reserved = cache;
+  reserved.reserve(10 * block - 5);
+  CHECK(reserved.length() == block + 3);
+  CHECK(reserved.capacity() == 10 * block);
+  reserved.resize(10 * block);
+  CHECK(reserved.capacity() == 10 * block);
 
   // Cut back to a prefix and shrunk to just above it: the prefix continues as before.
   KvCache kept = cache;
@@ -299,9 +320,21 @@ TEST_CASE("Model::Session appends in pieces with the logits of one Model::logits
   const auto ids = random_ids(20, model->info().vocab_size, 9);
   Model::Session session(model);
   session.append(std::vector<std::int32_t>(ids.begin(), ids.begin() + 13));
-  std::vector<float> last;
-  for (int t = 13; t < 20; ++t) last = session.append({ids[t]});
+  std::vector<std::vector<float>> steps;
+  for (int t = 13; t < 20; ++t) steps.push_back(session.append({ids[t]}));
+  const std::vector<float>& last = steps.back();
   CHECK(session.length() == 20);
   CHECK(relative_diff(last, model->logits(ids)) < 1e-5);
   CHECK_THROWS_AS(session.append({}), Error);
+
+  // Room reserved ahead changes no result; a reservation past the model's positions is refused.
+  Model::Session reserved(model);
+  reserved.reserve(20);
+  reserved.append(std::vector<std::int32_t>(ids.begin(), ids.begin() + 13));
+  for (int t = 13; t < 20; ++t) CHECK(reserved.append({ids[t]}) == steps[t - 13]);
+  CHECK(reserved.length() == 20);
+  const int most = model->info().max_position_embeddings;
+  CHECK_NOTHROW(reserved.reserve(most));
+  check_error([&] { reserved.reserve(-1); }, ErrorCode::kInvalidArgument, ">= 0");
+  check_error([&] { reserved.reserve(most + 1); }, ErrorCode::kInputTooLong, "maximum");
 }
