@@ -178,7 +178,8 @@ inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 // tasks are runs of consecutive panels instead, two per thread: claiming panels one by one (an
 // atomic shared by the threads) and hopping between them cost decode steps ~8 % on a Zen 5 guest.
 template <typename Tile>
-void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens, int tokens_per_tile, const Tile& tile) {
+void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens, int tokens_per_tile,
+                         const Tile& tile) {
   const int panels = (rows + panel_rows - 1) / panel_rows;
   const int per_task = tokens < 16 ? std::max(1, panels / (2 * pool.size())) : 1;
   const int tasks = (panels + per_task - 1) / per_task;
@@ -187,7 +188,8 @@ void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens,
     for (int p = first; p < last; ++p) {
       const int r0 = p * panel_rows;
       for (int t0 = 0; t0 < tokens; t0 += tokens_per_tile) {
-        tile(p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0), std::min(panel_rows, rows - r0));
+        tile(p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0),
+             std::min(panel_rows, rows - r0));
       }
     }
   });
