@@ -39,6 +39,9 @@ std::size_t size_class(std::size_t bytes) {
 }
 
 struct Shelf {
+  // Room for as many idle blocks as the bound allows and one more, reserved up front: giving a block
+  // back (from a destructor) never allocates.
+  Shelf() { idle.reserve(kMostKeptBytes / kSmallestKept + 1); }
   std::mutex mutex;
   std::vector<Header*> idle;  // oldest first
   std::size_t idle_bytes = 0;
@@ -80,24 +83,19 @@ void give_back(void* block) {
   if (block == nullptr) return;
   Header* header = static_cast<Header*>(block) - 1;
   if (!kept_size(header->bytes)) return free_block(header);
-  std::vector<Header*> evicted;
   Shelf& s = shelf();
-  {
-    std::lock_guard lock(s.mutex);
-    QGUARD_POISON(block, header->bytes);
-    s.idle.push_back(header);
-    s.idle_bytes += header->bytes;
-    std::size_t oldest = 0;
-    for (; s.idle_bytes > kMostKeptBytes; ++oldest) {
-      s.idle_bytes -= s.idle[oldest]->bytes;
-      evicted.push_back(s.idle[oldest]);
-    }
-    s.idle.erase(s.idle.begin(), s.idle.begin() + static_cast<std::ptrdiff_t>(oldest));
-  }
-  for (Header* old : evicted) {
+  std::lock_guard lock(s.mutex);
+  QGUARD_POISON(block, header->bytes);
+  s.idle.push_back(header);
+  s.idle_bytes += header->bytes;
+  std::size_t oldest = 0;
+  for (; s.idle_bytes > kMostKeptBytes; ++oldest) {
+    Header* old = s.idle[oldest];
+    s.idle_bytes -= old->bytes;
     QGUARD_UNPOISON(old + 1, old->bytes);
     free_block(old);
   }
+  s.idle.erase(s.idle.begin(), s.idle.begin() + static_cast<std::ptrdiff_t>(oldest));
 }
 
 std::size_t kept_bytes() {

@@ -2,7 +2,7 @@
 // allocates the same large buffers (work rows, quantized inputs, attention scratch, a fresh KV cache
 // for Model::logits) and frees them at its end; glibc hands much of that back to the kernel in
 // between, and the next pass pays for it again in page faults: ~13,000 of them per 170-token
-// Model::logits call on a KVM guest, ~10 µs each, a third of the call (docs/performance.md). So
+// Model::logits call on a KVM guest, ~10 µs each, ~40 % of the call (docs/performance.md). So
 // freed large blocks are kept, up to a bound, for the next request of their size class (sizes
 // rounded up by at most a quarter, so passes of similar lengths share them).
 #pragma once
