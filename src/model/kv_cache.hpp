@@ -21,8 +21,8 @@ class KvCache {
   // Capacity comes in whole blocks of this many positions. Growing past it reserves the blocks the
   // new length needs, and at least half again the old capacity: decoding one token at a time then
   // reallocates (copying every position so far, into fresh pages) a logarithmic number of times,
-  // not once per block, while one long pass reserves no more than it needs (std::vector's own
-  // growth would double it).
+  // not once per block, while a first pass into an empty cache reserves only the blocks it needs
+  // (std::vector's own growth would double it).
   static constexpr int kGrowthPositions = 64;
 
   explicit KvCache(const Config& config, bool bf16 = false) : kv_dim_(config.kv_dim()), bf16_(bf16) {

@@ -128,11 +128,7 @@ int Model::Session::length() const { return state_->cache.length(); }
 
 void Model::Session::reserve(int positions) {
   if (positions < 0) throw Error(ErrorCode::kInvalidArgument, "Session::reserve needs a count of positions >= 0");
-  const int most = state_->model->info().max_position_embeddings;
-  if (positions > most) {
-    throw Error(ErrorCode::kInputTooLong,
-                fmt::format("{} positions exceed the model's maximum of {}", positions, most));
-  }
+  state_->model->state_->decoder.check_positions(positions);
   state_->cache.reserve(positions);
 }
 

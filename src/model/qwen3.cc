@@ -50,6 +50,13 @@ Qwen3::Qwen3(ModelFiles files, int threads, WeightFormat format, const std::stri
   bf16_cache_ = !weights_.layers.empty() && weights_.layers[0].q_proj.packing == kernels::Packing::kInt8;
 }
 
+void Qwen3::check_positions(int positions) const {
+  if (positions > config_.max_position_embeddings) {
+    throw Error(ErrorCode::kInputTooLong, fmt::format("{} positions exceed the model's maximum of {}", positions,
+                                                      config_.max_position_embeddings));
+  }
+}
+
 std::vector<float> Qwen3::forward(std::span<const std::int32_t> ids, KvCache& cache, Outputs outputs) const {
   const int first_output = outputs == Outputs::kLast ? std::max(static_cast<int>(ids.size()) - 1, 0) : 0;
   return run(ids, cache, first_output, {}, {});
@@ -85,10 +92,7 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
     throw Error(ErrorCode::kInvalidArgument, "this KV cache was made for another weight format (Qwen3::new_cache)");
   }
   if (T == 0) return {};
-  if (p0 + T > c.max_position_embeddings) {
-    throw Error(ErrorCode::kInputTooLong, fmt::format("{} positions exceed the model's maximum of {}", p0 + T,
-                                                      c.max_position_embeddings));
-  }
+  check_positions(p0 + T);
   const float eps = static_cast<float>(c.rms_norm_eps);
 
   // RoPE angles for this call's positions, computed in double before rounding to f32.

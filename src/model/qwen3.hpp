@@ -52,6 +52,9 @@ class Qwen3 {
   std::vector<float> forward_branches(std::span<const std::int32_t> trunk,
                                       const std::vector<std::vector<std::int32_t>>& branches, KvCache& cache) const;
 
+  // Throws Error(kInputTooLong) if a cache of `positions` positions would pass max_position_embeddings.
+  void check_positions(int positions) const;
+
   // logits = hidden · lm_headᵀ for `rows` hidden states: [rows, vocab_size].
   std::vector<float> logits(const float* hidden, int rows) const;
   // The logits of only `tokens` for one hidden state.
