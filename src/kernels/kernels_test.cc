@@ -156,7 +156,7 @@ TEST_CASE("dot, rmsnorm, rope, softmax numerators and silu_mul match their formu
 }
 
 TEST_CASE("row-major matmul matches the naive product for F32 and BF16 weights, any thread count") {
-  const int rows = 77, cols = 45;
+  const int rows = 2 * 96 + 77, cols = 45;  // three 96-row panels, the last one partial
   auto w = random_vector(static_cast<std::size_t>(rows) * cols, 7);
   std::vector<std::uint16_t> w_bf16(w.size());
   std::transform(w.begin(), w.end(), w_bf16.begin(), f32_to_bf16);
@@ -166,7 +166,7 @@ TEST_CASE("row-major matmul matches the naive product for F32 and BF16 weights, 
   for_each_target([&](const TargetKernels& k) {
     for (int threads : {1, 2, 3}) {
       ThreadPool pool(threads);
-      for (int tokens : {1, 5, 33}) {
+      for (int tokens : {1, 2, 5, 33}) {
         CAPTURE(threads);
         CAPTURE(tokens);
         auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 8 + tokens);
@@ -179,7 +179,7 @@ TEST_CASE("row-major matmul matches the naive product for F32 and BF16 weights, 
     }
 
     auto x = random_vector(cols, 99);
-    const std::vector<std::int32_t> chosen{76, 0, 13};
+    const std::vector<std::int32_t> chosen{rows - 1, 0, 13};
     std::vector<float> y(chosen.size());
     k.matvec_rows(x.data(), MatrixView{DType::kBF16, w_bf16.data(), rows, cols}, chosen.data(), 3, y.data());
     const auto full = naive_matmul(x, 1, w_rounded, rows, cols);

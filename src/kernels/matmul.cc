@@ -38,8 +38,12 @@ struct BF16Rows {
 // loaded (and widened) once and used for TB tokens, each token batch is used for R rows. On AVX2
 // (16 vector registers) 3 × 3 holds everything in registers and is fastest for f32 rows; for BF16
 // rows 4 × 3, whose token loads fold into the FMAs, wins because it widens fewer weights per FMA.
-// With one token the loop only streams weights: it prefetches the next tile's rows, whose short
-// (one row each) streams the hardware prefetcher picks up too late (lm_head 11 -> 14.5 GB/s).
+// With one token the loop only streams weights: it prefetches the rows two tiles ahead, whose short
+// (one row each) streams the hardware prefetcher picks up too late (lm_head 11 -> 14.5 GB/s on
+// Zen 3). One or two tokens take kStreamRows rows per tile, eight streams at once: on Zen 5 the
+// lm_head for one token went from 35 to 41 GB/s with them (docs/performance.md).
+constexpr int kStreamRows = 8;
+
 template <int R, int TB, typename Rows>
 void tile(const Rows& w, const float* x, std::size_t cols, std::size_t r, std::size_t t, float* out, std::size_t ldy) {
   FloatBatch acc[R][TB];
@@ -52,7 +56,7 @@ void tile(const Rows& w, const float* x, std::size_t cols, std::size_t r, std::s
     for (int j = 0; j < TB; ++j) xs[j] = FloatBatch::load_unaligned(x + (t + j) * cols + c);
     for (int i = 0; i < R; ++i) {
       if constexpr (TB == 1) {
-        if (r + R + i < w.rows) __builtin_prefetch(w.address(r + R + i, c));
+        if (r + 2 * R + i < w.rows) __builtin_prefetch(w.address(r + 2 * R + i, c));
       }
       const FloatBatch wi = w.batch(r + i, c);
       for (int j = 0; j < TB; ++j) acc[i][j] = xsimd::fma(wi, xs[j], acc[i][j]);
@@ -78,6 +82,11 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
     const std::size_t t1 = std::min<std::size_t>(tokens, t0 + block);
     std::size_t r = r0;
     constexpr int R = Rows::kTileRows;
+    if (t1 - t0 < 3) {
+      for (; r + kStreamRows <= r1; r += kStreamRows) {
+        for (std::size_t t = t0; t < t1; ++t) tile<kStreamRows, 1>(w, x, cols, r, t, y + t * ldy + r, ldy);
+      }
+    }
     for (; r + R <= r1; r += R) {
       std::size_t t = t0;
       for (; t + 3 <= t1; t += 3) tile<R, 3>(w, x, cols, r, t, y + t * ldy + r, ldy);
@@ -92,16 +101,14 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
 }  // namespace
 
 void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
-  constexpr int kRowsPerTask = 96;  // whole tiles of 3 or 4 rows
-  const int tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
-  pool.parallel_for(tasks, [&](std::size_t task) {
-    const std::size_t r0 = task * kRowsPerTask;
-    const std::size_t r1 = std::min<std::size_t>(w.rows, r0 + kRowsPerTask);
-    const std::size_t rows = w.rows, cols = w.cols;
+  constexpr int kRowsPerPanel = 96;  // whole tiles of 3, 4 or 8 rows
+  const std::size_t height = w.rows, cols = w.cols;
+  for_each_panel_tile(pool, w.rows, kRowsPerPanel, tokens, tokens, [&](int, int, int, std::size_t r0, int rows) {
+    const std::size_t r1 = r0 + rows;
     if (w.dtype == DType::kF32) {
-      rows_times_tokens(F32Rows{static_cast<const float*>(w.data), rows, cols}, x, tokens, r0, r1, y, w.rows);
+      rows_times_tokens(F32Rows{static_cast<const float*>(w.data), height, cols}, x, tokens, r0, r1, y, height);
     } else {
-      rows_times_tokens(BF16Rows{static_cast<const std::uint16_t*>(w.data), rows, cols}, x, tokens, r0, r1, y, w.rows);
+      rows_times_tokens(BF16Rows{static_cast<const std::uint16_t*>(w.data), height, cols}, x, tokens, r0, r1, y, height);
     }
   });
 }
