@@ -11,6 +11,7 @@
 //   values   out[row] = Σ_key p[row][key] · v[key], a few rows and head_dim vectors at a time.
 // With shape.bf16 the scaled queries and the numerators p are rounded to BF16 first: the products
 // of BF16 values are exact in f32, so these f32 multiply-adds give what BF16 hardware would.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -61,6 +62,10 @@ void weighted_sum(const float* p, std::size_t p_stride, const T* value, std::siz
     for (auto& a : row) a = FloatBatch(0.f);
   }
   for (int k = 0; k < keys; ++k, value += stride) {
+    if (k + 16 < keys) {  // 16 rows ahead: in the cache a kv head's rows are 2 KiB apart
+      const char* ahead = reinterpret_cast<const char*>(value + 16 * stride);
+      for (std::size_t b = 0; b < C * kLanes * sizeof(T); b += 64) __builtin_prefetch(ahead + b);
+    }
     FloatBatch pk[R];
     for (int r = 0; r < R; ++r) pk[r] = FloatBatch(p[r * p_stride + k]);
     for (int c = 0; c < C; ++c) {
@@ -73,30 +78,42 @@ void weighted_sum(const float* p, std::size_t p_stride, const T* value, std::siz
   }
 }
 
-// dst[j][d] = scale[j] · Σ_k p[j · p_stride + k] · value[k · stride + d] for d < head_dim and j < r,
-// r being kValueRows, 2 or 1: kChunks vectors of head_dim at a time, a head_dim that is not a multiple of
-// kChunks · kLanes finished in scalar code.
-template <typename T>
-void weighted_rows(int r, const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
-                   int head_dim, const float* scale, float* const* dst) {
+// dst[j][d] = scale[j] · Σ_k p[j · p_stride + k] · value[k · stride + d] for d < head_dim and j < R:
+// as many vectors of head_dim per read of a value row as kValueRows × kChunks accumulators allow (a
+// decode step's 1 or 2 rows take a whole 128-value row at once, not two halves in two passes), then
+// single vectors, the rest of head_dim in scalar code.
+template <int R, typename T>
+void weighted_rows_of(const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
+                      int head_dim, const float* scale, float* const* dst) {
+  constexpr int kWide = std::min(kValueRows * kChunks / R, 8);
+  float* at[R];
   int d = 0;
-  for (; d + kChunks * kRows <= head_dim; d += kChunks * kRows) {
-    float* at[kValueRows];
-    for (int j = 0; j < r; ++j) at[j] = dst[j] + d;
-    if (r == kValueRows) {
-      weighted_sum<kValueRows, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
-    } else if (r == 2) {
-      weighted_sum<2, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
-    } else {
-      weighted_sum<1, kChunks>(p, p_stride, value + d, stride, keys, scale, at);
-    }
-  }
+  const auto step = [&]<int C>() {
+    for (int j = 0; j < R; ++j) at[j] = dst[j] + d;
+    weighted_sum<R, C>(p, p_stride, value + d, stride, keys, scale, at);
+    d += C * kRows;
+  };
+  while (d + kWide * kRows <= head_dim) step.template operator()<kWide>();
+  while (d + kRows <= head_dim) step.template operator()<1>();
   for (; d < head_dim; ++d) {
-    for (int j = 0; j < r; ++j) {
+    for (int j = 0; j < R; ++j) {
       float sum = 0.f;
       for (int k = 0; k < keys; ++k) sum += p[j * p_stride + k] * to_f32(value[k * stride + d]);
       dst[j][d] = sum * scale[j];
     }
+  }
+}
+
+// weighted_rows_of for r rows, r being kValueRows, 2 or 1.
+template <typename T>
+void weighted_rows(int r, const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
+                   int head_dim, const float* scale, float* const* dst) {
+  if (r == kValueRows) {
+    weighted_rows_of<kValueRows>(p, p_stride, value, stride, keys, head_dim, scale, dst);
+  } else if (r == 2) {
+    weighted_rows_of<2>(p, p_stride, value, stride, keys, head_dim, scale, dst);
+  } else {
+    weighted_rows_of<1>(p, p_stride, value, stride, keys, head_dim, scale, dst);
   }
 }
 
@@ -186,6 +203,11 @@ void attend_rows(const AttentionShape& s, int kv_head, const float* q, const T* 
   std::size_t k = 0;
   if (hd % (2 * kLanes) == 0) {
     for (; k + kLanes <= length; k += kLanes) {
+      // The next keys' rows, each in another part of the page (the cache interleaves kv heads).
+      for (std::size_t j = kLanes; j < 2 * kLanes && k + j < length; ++j) {
+        const char* row = reinterpret_cast<const char*>(keys + (k + j) * kv_stride + offset);
+        for (std::size_t b = 0; b < hd * sizeof(T); b += 64) __builtin_prefetch(row + b);
+      }
       for (int i = 0; i < rows; ++i) {
         FloatBatch lanes[kLanes];
         for (std::size_t j = 0; j < kLanes; ++j) {
