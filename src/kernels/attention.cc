@@ -83,8 +83,8 @@ void weighted_sum(const float* p, std::size_t p_stride, const T* value, std::siz
 // decode step's 1 or 2 rows take a whole 128-value row at once, not two halves in two passes), then
 // single vectors, the rest of head_dim in scalar code.
 template <int R, typename T>
-void weighted_rows_of(const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys,
-                      int head_dim, const float* scale, float* const* dst) {
+void weighted_rows_of(const float* p, std::size_t p_stride, const T* value, std::size_t stride, int keys, int head_dim,
+                      const float* scale, float* const* dst) {
   constexpr int kWide = std::min(kValueRows * kChunks / R, 8);
   float* at[R];
   int d = 0;

@@ -108,7 +108,8 @@ void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView&
     if (w.dtype == DType::kF32) {
       rows_times_tokens(F32Rows{static_cast<const float*>(w.data), height, cols}, x, tokens, r0, r1, y, height);
     } else {
-      rows_times_tokens(BF16Rows{static_cast<const std::uint16_t*>(w.data), height, cols}, x, tokens, r0, r1, y, height);
+      rows_times_tokens(BF16Rows{static_cast<const std::uint16_t*>(w.data), height, cols}, x, tokens, r0, r1, y,
+                        height);
     }
   });
 }
