@@ -35,10 +35,11 @@ void panel_tile(const Elem* panel, const float* x, std::size_t cols, std::size_t
   const float* xs[TB];
   for (int j = 0; j < TB; ++j) xs[j] = x + (t0 + j) * cols;
   for (std::size_t k = 0; k < cols; ++k) {
-    if constexpr (TB == 1) {  // one token streams the weights: fetch ahead of the hardware prefetcher
-      __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows);
-      __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows + kLanes);
-    }
+    // The first tile of a panel streams its weights from memory: fetch ahead of the hardware
+    // prefetcher (every tile does; the later ones find the lines in cache). 28 layers' BF16
+    // matrices, 64 tokens, Zen 5: 0.935x the time of prefetching for one-token tiles only.
+    __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows);
+    __builtin_prefetch(panel + (k + kPrefetchColumns) * kPanelRows + kLanes);
     const FloatBatch w0 = load(panel + k * kPanelRows);
     const FloatBatch w1 = load(panel + k * kPanelRows + kLanes);
     for (int j = 0; j < TB; ++j) {
