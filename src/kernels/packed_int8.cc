@@ -128,8 +128,8 @@ inline __m512i dpbusd(__m512i acc, __m512i u, __m512i s) {
 
 // The first token tile of a panel streams its weights from memory and fetches them this
 // many groups (a block) ahead; later tiles find them in cache and skip it. 28 layers' matrices on
-// Zen 5, 2 threads: 0.95-0.96x the time at 32 and 64 tokens, within noise at 1, 8 and 170 tokens
-// (every tile prefetching: 8 tokens 1.05x). The AVX2 tile is bound by its arithmetic: no change.
+// Zen 5, 2 threads: ~0.96x the time at 64 tokens, within noise at 1, 8 and 170 tokens (every tile
+// prefetching: 8 tokens 1.05x). The AVX2 tile is bound by its arithmetic: no change.
 constexpr int kPrefetchGroups = kGroupsPerBlock;
 
 // The register tiles read the activations + 128 (vpdpbusd's unsigned operand).
