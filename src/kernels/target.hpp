@@ -171,9 +171,10 @@ void with_tile_tokens(int n, const Body& body) {
 // Two float vectors of rows per float panel: 8 baseline, 16 AVX2, 32 AVX-512.
 inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 
-// The work split of the packed products: calls tile(p, t0, tile_tokens, r0, valid) for panel p (rows
-// r0 .. r0 + valid) and tokens t0 .. t0 + tile_tokens, over every panel of `panel_rows` rows and every
-// tile of up to `tokens_per_tile` tokens. A task is one panel: its weights stay in L1 or L2 while
+// The work split of the matrix products (the packed ones, and the row-major one in 96-row panels):
+// calls tile(p, t0, tile_tokens, r0, valid) for panel p (rows r0 .. r0 + valid) and tokens
+// t0 .. t0 + tile_tokens, over every panel of `panel_rows` rows and every tile of up to
+// `tokens_per_tile` tokens. A task is one panel: its weights stay in L1 or L2 while
 // every token passes over them. Under 16 tokens a panel is a microsecond or two of streaming, and
 // tasks are runs of consecutive panels instead, two per thread: claiming panels one by one (an
 // atomic shared by the threads) and hopping between them cost decode steps ~8 % on a Zen 5 guest.
