@@ -131,6 +131,19 @@ double percentile(std::vector<double> samples, double p) {
   return samples[std::max<std::size_t>(rank, 1) - 1];
 }
 
+// The median time of `runs` calls of run(i), i = 0 .. runs - 1: a call the machine interrupts does
+// not move it.
+template <class Run>
+double median_seconds(int runs, const Run& run) {
+  std::vector<double> seconds;
+  for (int i = 0; i < runs; ++i) {
+    const Clock::time_point start = Clock::now();
+    run(i);
+    seconds.push_back(seconds_since(start));
+  }
+  return percentile(seconds, 50);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The machine's peaks. Each runs `threads` std::threads for about kPeakSeconds; the rate is the
 // operations of all threads over the wall time from the common start to the last thread's end.
@@ -429,13 +442,7 @@ Results run_bench(const BenchArgs& args) {
   for (int length : kPrefillLengths) {
     progress("prefill {} tokens", length);
     const std::vector<std::int32_t> ids = take(pool, length);
-    std::vector<double> seconds;
-    for (int run = 0; run < kPrefillRuns; ++run) {
-      const Clock::time_point start = Clock::now();
-      model.logits(ids);
-      seconds.push_back(seconds_since(start));
-    }
-    const double median = percentile(seconds, 50);
+    const double median = median_seconds(kPrefillRuns, [&](int) { model.logits(ids); });
     r.prefill_tok_s[length] = length / median;
     r.prefill_gflops[length] = prefill_flops(info, length) / median / 1e9;
   }
@@ -448,14 +455,8 @@ Results run_bench(const BenchArgs& args) {
     session.reserve(kDecodeContext + kDecodeSteps);
     const std::vector<std::int32_t> ids = take(pool, kDecodeContext + kDecodeSteps);
     session.append(std::vector<std::int32_t>(ids.begin(), ids.begin() + kDecodeContext));
-    // The median step, as for prefill: a step the machine interrupts does not move it.
-    std::vector<double> seconds;
-    for (int step = 0; step < kDecodeSteps; ++step) {
-      const Clock::time_point start = Clock::now();
-      session.append({ids[kDecodeContext + step]});
-      seconds.push_back(seconds_since(start));
-    }
-    r.decode_tok_s = 1 / percentile(seconds, 50);
+    const auto step = [&](int i) { session.append({ids[kDecodeContext + i]}); };
+    r.decode_tok_s = 1 / median_seconds(kDecodeSteps, step);
     r.decode_bytes_per_token = decode_weight_bytes(info);
   }
 
