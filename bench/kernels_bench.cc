@@ -131,7 +131,7 @@ int main(int argc, char** argv) {
           for (const PackedMatrix& m : packed) inputs.push_back(k.prepare_input(pool, x.data(), tokens, m.cols, packing));
         });
         const double seconds = median_seconds(budget, [&] {
-          for (std::size_t i = 0; i < packed.size(); ++i) k.matmul_packed(pool, inputs[i], packed[i], y.data());
+          for (std::size_t i = 0; i < packed.size(); ++i) k.matmul_one(pool, inputs[i], packed[i], y.data());
         });
         if (tokens == 1) {
           fmt::print("  {:4} layer matrices, 1 token:     {:6.2f} ms  {:6.1f} GB/s of weights\n", packing_name(packing),
@@ -179,8 +179,8 @@ int main(int argc, char** argv) {
         for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.1f * static_cast<float>(i));
         const double seconds = median_seconds(budget, [&] {
           for (std::size_t i = 0; i < in_place.size(); ++i) {
-            k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, kLayer[i].cols, Packing::kInPlace),
-                            in_place[i], y.data());
+            k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, kLayer[i].cols, Packing::kInPlace), in_place[i],
+                         y.data());
           }
         });
         fmt::print("  {} layer matrices in place, {:3} tokens: {:6.2f} ms  {:7.1f} G/s\n", b.name, tokens,

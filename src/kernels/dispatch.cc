@@ -1,6 +1,8 @@
 #include "kernels/dispatch.hpp"
 #include "kernels/kernels.hpp"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "qguard/error.hpp"
@@ -90,12 +92,30 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
   return in;
 }
 
-void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
-  // An input prepared for another kind of matrix would be read past its (empty) int8 buffers.
-  if (x.target != w.target || (x.packing == Packing::kInt8) != (w.packing == Packing::kInt8) || x.cols != w.cols) {
-    throw Error(ErrorCode::kInvalidArgument, "internal: a layer input prepared for another kind of matrix");
+void matmul(ThreadPool& pool, const LayerInput& x, std::span<const Product> products) {
+  if (products.empty() || products.size() > kMaxProducts) {
+    throw Error(ErrorCode::kInvalidArgument, fmt::format("internal: {} products of one input", products.size()));
   }
-  kernels_for(w.target).matmul_packed(pool, x, w, y);
+  for (const Product& p : products) {
+    // An input prepared for another kind of matrix would be read past its (empty) int8 buffers.
+    const PackedMatrix& w = *p.w;
+    if (x.target != w.target || (x.packing == Packing::kInt8) != (w.packing == Packing::kInt8) || x.cols != w.cols) {
+      throw Error(ErrorCode::kInvalidArgument, "internal: a layer input prepared for another kind of matrix");
+    }
+  }
+  // One job when the matrices share a packing (a GGUF file may mix in-place and packed ones).
+  const auto& k = kernels_for(x.target);
+  const Packing packing = products.front().w->packing;
+  if (std::all_of(products.begin(), products.end(), [&](const Product& p) { return p.w->packing == packing; })) {
+    k.matmul_packed(pool, x, products);
+  } else {
+    for (const Product& p : products) k.matmul_packed(pool, x, {&p, 1});
+  }
+}
+
+void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
+  const Product product{&w, y};
+  matmul(pool, x, {&product, 1});
 }
 
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y) {

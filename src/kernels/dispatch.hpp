@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "kernels/cpu.hpp"
@@ -37,7 +38,12 @@ struct TargetKernels {
   std::size_t (*packed_bytes)(Packing packing, int rows, int cols);
   PackedMatrix (*pack)(const MatrixView& w, Packing packing);
   LayerInput (*prepare_input)(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
-  void (*matmul_packed)(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+  // y = x · wᵀ for each product, as one job; every w of one packing, x prepared for them.
+  void (*matmul_packed)(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
+  void matmul_one(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) const {
+    const Product product{&w, y};
+    matmul_packed(pool, x, {&product, 1});
+  }
 
   void (*attention)(ThreadPool& pool, const AttentionShape& shape, const float* q, const void* keys,
                     const void* values, float* out);

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "kernels/cpu.hpp"
@@ -53,6 +54,9 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
 // y[t, r] = Σ_c x[t, c] · w[r, c]; y is [tokens, w.rows]. Error(kInvalidArgument) when `x` was
 // prepared for a matrix of another target, int8-ness or width.
 void matmul(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+// The same for up to kMaxProducts matrices of one input (q, k and v; gate and up), as one job on
+// the pool when they share a packing: the threads meet once, not after each product.
+void matmul(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
 // prepare_input + matmul, for a single product.
 void matmul(ThreadPool& pool, const float* x, int tokens, const PackedMatrix& w, float* y);
 

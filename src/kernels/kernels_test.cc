@@ -231,11 +231,11 @@ TEST_CASE("packed matmul matches the naive product for every token-tile size and
         auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 40 + tokens);
         const LayerInput in = k.prepare_input(pool, x.data(), tokens, cols, Packing::kF32);
         std::vector<float> y(static_cast<std::size_t>(tokens) * rows, NAN);
-        k.matmul_packed(pool, in, f32, y.data());
+        k.matmul_one(pool, in, f32, y.data());
         CHECK(max_abs_diff(y, naive_matmul(x, tokens, w, rows, cols)) < 1e-4);
-        k.matmul_packed(pool, in, bf16, y.data());
+        k.matmul_one(pool, in, bf16, y.data());
         CHECK(max_abs_diff(y, naive_matmul(x, tokens, w_rounded, rows, cols)) < 1e-4);
-        k.matmul_packed(pool, in, narrowed, y.data());
+        k.matmul_one(pool, in, narrowed, y.data());
         CHECK(max_abs_diff(y, naive_matmul(x, tokens, w_rounded, rows, cols)) < 1e-4);
       }
     }
@@ -278,7 +278,7 @@ TEST_CASE("int8 matmul equals the int8 scheme computed in double, and stays with
         if (tokens > 2) std::fill(x.begin() + cols, x.begin() + 2 * cols, 0.f);  // an all-zero token
         if (tokens > 3) std::fill(x.begin() + 2 * cols, x.begin() + 3 * cols, -2.f);  // every activation at -127
         std::vector<float> y(static_cast<std::size_t>(tokens) * rows, NAN);
-        k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), packed, y.data());
+        k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), packed, y.data());
         const auto exact = naive_matmul(x, tokens, w, rows, cols);
 
         int off_scheme = 0, off_bound = 0;
@@ -328,7 +328,7 @@ TEST_CASE("int8 products of an Inf or NaN are NaN, never a finite number") {
     ThreadPool pool(1);
     const PackedMatrix packed = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, Packing::kInt8);
     std::vector<float> y(static_cast<std::size_t>(tokens) * rows, 0.f);
-    k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), packed, y.data());
+    k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), packed, y.data());
     int wrong = 0;
     for (int t = 0; t < tokens; ++t) {
       for (int r = 0; r < rows; ++r) {
@@ -354,8 +354,8 @@ TEST_CASE("AMX tiles give the VNNI kernel's int8 products bit for bit") {
     CAPTURE(tokens);
     auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 72 + tokens);
     std::vector<float> expected(static_cast<std::size_t>(tokens) * rows), got(expected.size(), NAN);
-    vnni.matmul_packed(pool, vnni.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_vnni, expected.data());
-    amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_amx, got.data());
+    vnni.matmul_one(pool, vnni.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_vnni, expected.data());
+    amx.matmul_one(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kInt8), on_amx, got.data());
     CHECK(std::memcmp(got.data(), expected.data(), got.size() * sizeof(float)) == 0);
   }
 }
@@ -381,7 +381,7 @@ TEST_CASE("AMX's BF16 products: fused multiply-adds in input order under 16 toke
       auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 82 + tokens);
       for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(x[i], static_cast<int>(i % 41) - 20);
       std::vector<float> got(static_cast<std::size_t>(tokens) * rows, NAN);
-      amx.matmul_packed(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), packed, got.data());
+      amx.matmul_one(pool, amx.prepare_input(pool, x.data(), tokens, cols, Packing::kBF16), packed, got.data());
       int wrong = 0;
       for (int t = 0; t < tokens; ++t) {
         for (int r = 0; r < rows; ++r) {
@@ -403,21 +403,42 @@ TEST_CASE("AMX's BF16 products: fused multiply-adds in input order under 16 toke
   }
 }
 
-TEST_CASE("one prepared input serves several products, as separate products would") {
-  const int rows = kPackedRows, cols = 150, tokens = 7;
-  auto w = random_vector(static_cast<std::size_t>(rows) * cols, 61);
-  auto x = random_vector(static_cast<std::size_t>(tokens) * cols, 62);
+TEST_CASE("products of one input in one call equal the products made one by one") {
+  const int cols = 150;
+  const int heights[] = {kPackedRows, 32, 7};  // a padded last panel, whole panels, a lone partial one
+  auto x = random_vector(static_cast<std::size_t>(38) * cols, 62);
   for_each_target([&](const TargetKernels& k) {
-    ThreadPool pool(2);
-    for (Packing packing : {Packing::kF32, Packing::kInt8}) {
-      const PackedMatrix m = k.pack(MatrixView{DType::kF32, w.data(), rows, cols}, packing);
-      const LayerInput in = k.prepare_input(pool, x.data(), tokens, cols, packing);
-      std::vector<float> first(static_cast<std::size_t>(tokens) * rows), second(first.size()), alone(first.size());
-      k.matmul_packed(pool, in, m, first.data());
-      k.matmul_packed(pool, in, m, second.data());
-      k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, cols, packing), m, alone.data());
-      CHECK(first == second);
-      CHECK(first == alone);
+    for (Packing packing : {Packing::kF32, Packing::kBF16, Packing::kInt8}) {
+      CAPTURE(packing_name(packing));
+      std::vector<PackedMatrix> m;
+      for (int i = 0; i < 3; ++i) {
+        const auto w = random_vector(static_cast<std::size_t>(heights[i]) * cols, 61 + i);
+        m.push_back(k.pack(MatrixView{DType::kF32, w.data(), heights[i], cols}, packing));
+      }
+      for (int threads : {1, 3}) {
+        ThreadPool pool(threads);
+        // Runs of panels per task under 16 tokens (spanning the matrices), one panel per task above.
+        for (int tokens : {1, 3, 7, 20, 38}) {
+          CAPTURE(threads);
+          CAPTURE(tokens);
+          const LayerInput in = k.prepare_input(pool, x.data(), tokens, cols, packing);
+          std::vector<std::vector<float>> together, alone;
+          std::vector<Product> products;
+          for (int i = 0; i < 3; ++i) {
+            together.emplace_back(static_cast<std::size_t>(tokens) * heights[i], NAN);
+            alone.emplace_back(together.back().size(), NAN);
+          }
+          for (int i = 0; i < 3; ++i) products.push_back({&m[i], together[i].data()});
+          k.matmul_packed(pool, in, products);
+          for (int i = 0; i < 3; ++i) {
+            k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, cols, packing), m[i], alone[i].data());
+            CHECK(std::memcmp(together[i].data(), alone[i].data(), alone[i].size() * sizeof(float)) == 0);
+          }
+          // The input is only read: it serves a later product the same.
+          k.matmul_one(pool, in, m[0], alone[0].data());
+          CHECK(std::memcmp(together[0].data(), alone[0].data(), alone[0].size() * sizeof(float)) == 0);
+        }
+      }
     }
   });
 }

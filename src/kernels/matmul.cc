@@ -103,7 +103,8 @@ void rows_times_tokens(const Rows& w, const float* x, int tokens, std::size_t r0
 void matmul_rows(ThreadPool& pool, const float* x, int tokens, const MatrixView& w, float* y) {
   constexpr int kRowsPerPanel = 96;  // whole tiles of 3, 4 or 8 rows
   const std::size_t height = w.rows, cols = w.cols;
-  for_each_panel_tile(pool, w.rows, kRowsPerPanel, tokens, tokens, [&](int, int, int, std::size_t r0, int rows) {
+  const int heights[] = {w.rows};
+  for_each_panel_tile(pool, heights, kRowsPerPanel, tokens, tokens, [&](int, int, int, int, std::size_t r0, int rows) {
     const std::size_t r1 = r0 + rows;
     if (w.dtype == DType::kF32) {
       rows_times_tokens(F32Rows{static_cast<const float*>(w.data), height, cols}, x, tokens, r0, r1, y, height);

@@ -118,6 +118,13 @@ struct LayerInput {
   CacheLines<std::uint16_t> bf16_terms;    // BF16 on AMX tiles: x as three BF16 terms, [3][tokens][cols padded]
 };
 
+// One of the products of a shared LayerInput: y = x · wᵀ, [tokens, w.rows].
+struct Product {
+  const PackedMatrix* w = nullptr;
+  float* y = nullptr;
+};
+inline constexpr std::size_t kMaxProducts = 4;  // products of one input in one call
+
 // Cached positions [begin, end) that a query token does not see although they precede it: the
 // tokens of speculated branches (model/qwen3.hpp) follow a shared trunk one after another, and each
 // branch sees the trunk and itself, not the branches before it.

@@ -215,14 +215,16 @@ LayerInput prepare_input_amx(ThreadPool& pool, const float* x, int tokens, int c
   return in;
 }
 
-void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
-  if (w.packing == Packing::kInt8) return matmul_int8_amx(pool, in, w, y);
-  if (w.packing != Packing::kBF16) return matmul_packed(pool, in, w, y);
-  const std::size_t padded = padded_inputs(w.cols);
-  const auto* values = w.as<std::uint16_t>();
-  for_each_panel_tile(pool, w.rows, kPanelsPerTask * kPairRows, in.tokens, in.tokens,
-                      [&](int task, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        const std::uint16_t* first = values + task * kPanelsPerTask * kPairRows * padded;
+void matmul_packed_amx(ThreadPool& pool, const LayerInput& in, std::span<const Product> products) {
+  const Packing packing = products.front().w->packing;  // the same for every product (dispatch.cc)
+  if (packing == Packing::kInt8) return matmul_int8_amx(pool, in, products);
+  if (packing != Packing::kBF16) return matmul_packed(pool, in, products);
+  const std::size_t padded = padded_inputs(in.cols);
+  for_each_panel_tile(pool, ProductHeights(products), kPanelsPerTask * kPairRows, in.tokens, in.tokens,
+                      [&](int m, int task, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const PackedMatrix& w = *products[m].w;
+                        float* const y = products[m].y;
+                        const std::uint16_t* first = w.as<std::uint16_t>() + task * kPanelsPerTask * kPairRows * padded;
                         const bool two = valid > kPairRows;  // the matrix's last panel may be alone
                         // Groups of 16 tokens on AMX, and a last group of fewer unless it is too
                         // small to pay; the rest on FMAs.

@@ -517,22 +517,24 @@ void quantize_input(ThreadPool& pool, LayerInput& in) {
   }
 }
 
-void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
-  const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const float* scales = int8_scales(w);
-  for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, kTokensPerTile,
-                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
-                        panel_tokens(tile_tokens, int8_panel(w, p), x, padded, blocks, t0, scales, y, w.rows, r0,
-                                     valid);
+void matmul_int8(ThreadPool& pool, const LayerInput& x, std::span<const Product> products) {
+  const std::size_t padded = padded_cols(x.cols), blocks = padded / kInt8Block;
+  for_each_panel_tile(pool, ProductHeights(products), kInt8PanelRows, x.tokens, kTokensPerTile,
+                      [&](int m, int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const PackedMatrix& w = *products[m].w;
+                        panel_tokens(tile_tokens, int8_panel(w, p), x, padded, blocks, t0, int8_scales(w),
+                                     products[m].y, w.rows, r0, valid);
                       });
 }
 
 #if defined(__AVX512F__)
-void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) {
-  const std::size_t padded = padded_cols(w.cols), blocks = padded / kInt8Block;
-  const float* scales = int8_scales(w);
-  for_each_panel_tile(pool, w.rows, kInt8PanelRows, x.tokens, x.tokens,
-                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, std::span<const Product> products) {
+  const std::size_t padded = padded_cols(x.cols), blocks = padded / kInt8Block;
+  for_each_panel_tile(pool, ProductHeights(products), kInt8PanelRows, x.tokens, x.tokens,
+                      [&](int m, int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const PackedMatrix& w = *products[m].w;
+                        float* const y = products[m].y;
+                        const float* const scales = int8_scales(w);
                         const Int8Panel panel = int8_panel(w, p);
                         // Groups of 16 tokens on AMX, and a last group of fewer when it pays;
                         // the rest on the VNNI register tiles.

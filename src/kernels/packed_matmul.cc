@@ -147,17 +147,17 @@ struct InPlaceScratch {
   std::vector<float> panel, decoded;
 };
 
-// kInPlace: each task decodes the rows of one panel, kDecodedColumns at a time (the rows past the
-// matrix as zeros), and lays them out as pack_values<float> does, in scratch of its thread's that
-// grows to the widest matrix once, then runs the kF32 kernel over every token: the products of the
-// decoded matrix packed as kF32.
-void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
-  const std::size_t cols = w.cols, row_bytes = io::encoded_bytes(w.encoding, cols);
-  pool.parallel_for(panel_count(w.rows), [&](std::size_t p) {
+// kInPlace: each panel's rows are decoded, kDecodedColumns at a time (the rows past the matrix as
+// zeros), and laid out as pack_values<float> does, in scratch of its thread's that grows to the
+// widest matrix once, then the kF32 kernel runs over every token: the products of the decoded
+// matrix packed as kF32.
+void matmul_in_place(ThreadPool& pool, const LayerInput& in, std::span<const Product> products) {
+  const std::size_t cols = in.cols;
+  auto panel_products = [&](int m, int, int, int, std::size_t r0, int valid) {
+    const PackedMatrix& w = *products[m].w;
+    const std::size_t row_bytes = io::encoded_bytes(w.encoding, cols);
     thread_local InPlaceScratch scratch;
     std::vector<float>&panel = scratch.panel, &decoded = scratch.decoded;
-    const std::size_t r0 = p * kPanelRows;
-    const int valid = std::min(kPanelRows, w.rows - static_cast<int>(r0));
     if (panel.size() < kPanelRows * cols) panel.resize(kPanelRows * cols);
     decoded.resize(kPanelRows * kDecodedColumns);
     std::fill(decoded.begin() + valid * kDecodedColumns, decoded.end(), 0.f);
@@ -180,9 +180,11 @@ void matmul_in_place(ThreadPool& pool, const LayerInput& in, const PackedMatrix&
       }
     }
     for (int t0 = 0; t0 < in.tokens; t0 += kTokensPerTile) {
-      panel_tokens(std::min(kTokensPerTile, in.tokens - t0), panel.data(), in.x, cols, t0, y, w.rows, r0, valid);
+      panel_tokens(std::min(kTokensPerTile, in.tokens - t0), panel.data(), in.x, cols, t0, products[m].y, w.rows, r0,
+                   valid);
     }
-  });
+  };
+  for_each_panel_tile(pool, ProductHeights(products), kPanelRows, in.tokens, in.tokens, panel_products);
 }
 
 }  // namespace
@@ -217,12 +219,15 @@ LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols,
   return in;
 }
 
-void matmul_packed(ThreadPool& pool, const LayerInput& in, const PackedMatrix& w, float* y) {
-  if (w.packing == Packing::kInt8) return matmul_int8(pool, in, w, y);
-  if (w.packing == Packing::kInPlace) return matmul_in_place(pool, in, w, y);
-  const std::size_t cols = w.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
-  for_each_panel_tile(pool, w.rows, kPanelRows, in.tokens, kTokensPerTile,
-                      [&](int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+void matmul_packed(ThreadPool& pool, const LayerInput& in, std::span<const Product> products) {
+  const Packing packing = products.front().w->packing;  // the same for every product (dispatch.cc)
+  if (packing == Packing::kInt8) return matmul_int8(pool, in, products);
+  if (packing == Packing::kInPlace) return matmul_in_place(pool, in, products);
+  const std::size_t cols = in.cols, panel_size = static_cast<std::size_t>(kPanelRows) * cols;
+  for_each_panel_tile(pool, ProductHeights(products), kPanelRows, in.tokens, kTokensPerTile,
+                      [&](int m, int p, int t0, int tile_tokens, std::size_t r0, int valid) {
+                        const PackedMatrix& w = *products[m].w;
+                        float* const y = products[m].y;
                         if (w.packing == Packing::kF32) {
                           panel_tokens(tile_tokens, w.as<float>() + p * panel_size, in.x, cols, t0, y, w.rows, r0,
                                        valid);

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <span>
 
 #include <xsimd/xsimd.hpp>
 
@@ -172,29 +173,46 @@ void with_tile_tokens(int n, const Body& body) {
 inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 
 // The work split of the matrix products (the packed ones, and the row-major one in 96-row panels):
-// calls tile(p, t0, tile_tokens, r0, valid) for panel p (rows r0 .. r0 + valid) and tokens
-// t0 .. t0 + tile_tokens, over every panel of `panel_rows` rows and every tile of up to
-// `tokens_per_tile` tokens. A task is one panel: its weights stay in L1 or L2 while
-// every token passes over them. Under 16 tokens a panel is a microsecond or two of streaming, and
-// tasks are runs of consecutive panels instead, two per thread: claiming panels one by one (an
-// atomic shared by the threads) and hopping between them cost decode steps ~8 % on a Zen 5 guest.
+// calls tile(m, p, t0, tile_tokens, r0, valid) for panel p of matrix m (its rows r0 .. r0 + valid)
+// and tokens t0 .. t0 + tile_tokens, over every panel of `panel_rows` rows of every matrix of
+// heights[m] rows and every tile of up to `tokens_per_tile` tokens, as one job on the pool: the
+// matrices' panels in turn, so products sharing an input (q, k and v; gate and up) wait for the
+// pool once. A task is one panel: its weights stay in L1 or L2 while every token passes over them.
+// Under 16 tokens a panel is a microsecond or two of streaming, and tasks are runs of consecutive
+// panels instead, two per thread: claiming panels one by one (an atomic shared by the threads) and
+// hopping between them cost decode steps ~8 % on a Zen 5 guest.
 template <typename Tile>
-void for_each_panel_tile(ThreadPool& pool, int rows, int panel_rows, int tokens, int tokens_per_tile,
-                         const Tile& tile) {
-  const int panels = (rows + panel_rows - 1) / panel_rows;
+void for_each_panel_tile(ThreadPool& pool, std::span<const int> heights, int panel_rows, int tokens,
+                         int tokens_per_tile, const Tile& tile) {
+  auto panels_of = [panel_rows](int rows) { return (rows + panel_rows - 1) / panel_rows; };
+  int panels = 0;
+  for (int rows : heights) panels += panels_of(rows);
   const int per_task = tokens < 16 ? std::max(1, panels / (2 * pool.size())) : 1;
   const int tasks = (panels + per_task - 1) / per_task;
   pool.parallel_for(tasks, [&](std::size_t task) {
     const int first = static_cast<int>(task) * per_task, last = std::min(panels, first + per_task);
-    for (int p = first; p < last; ++p) {
+    int m = 0, p = first;  // panel `first` is matrix m's panel p
+    while (p >= panels_of(heights[m])) p -= panels_of(heights[m++]);
+    for (int n = first; n < last; ++n, ++p) {
+      while (p == panels_of(heights[m])) m += 1, p = 0;
       const int r0 = p * panel_rows;
       for (int t0 = 0; t0 < tokens; t0 += tokens_per_tile) {
-        tile(p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0),
-             std::min(panel_rows, rows - r0));
+        tile(m, p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0),
+             std::min(panel_rows, heights[m] - r0));
       }
     }
   });
 }
+
+// The heights of the products' matrices, for for_each_panel_tile (dispatch.cc checks their count).
+struct ProductHeights {
+  explicit ProductHeights(std::span<const Product> products) : count(std::min(products.size(), kMaxProducts)) {
+    for (std::size_t i = 0; i < count; ++i) rows[i] = products[i].w->rows;
+  }
+  operator std::span<const int>() const { return {rows, count}; }
+  int rows[kMaxProducts] = {};
+  std::size_t count;
+};
 
 // ops.cc
 float dot(const float* a, const float* b, std::size_t n);
@@ -217,20 +235,20 @@ void matvec_rows(const float* x, const MatrixView& w, const std::int32_t* rows, 
 std::size_t packed_bytes(Packing packing, int rows, int cols);
 PackedMatrix pack(const MatrixView& w, Packing packing);
 LayerInput prepare_input(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
-void matmul_packed(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+void matmul_packed(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
 std::size_t packed_int8_bytes(int rows, int cols);
 PackedMatrix pack_int8(const MatrixView& w);
 void quantize_input(ThreadPool& pool, LayerInput& x);
-void matmul_int8(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+void matmul_int8(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
 #if defined(__AVX512F__)
 // The AVX-512 build serves Target::kAmx too: the same kernels, but products of 16 tokens or more on
 // AMX tiles: int8 ones (packed_int8.cc) and BF16 ones, whose matrices it packs its own way
 // (packed_bf16_amx.cc).
-void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+void matmul_int8_amx(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
 std::size_t packed_bytes_amx(Packing packing, int rows, int cols);
 PackedMatrix pack_amx(const MatrixView& w, Packing packing);
 LayerInput prepare_input_amx(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
-void matmul_packed_amx(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y);
+void matmul_packed_amx(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
 double amx_int8_dot_ops(PeakClock::time_point deadline);
 #endif
 

@@ -131,13 +131,13 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
     float* k = cache.bf16() ? new_keys.data() : cache.keys(l) + at;
     float* v = cache.bf16() ? new_values.data() : cache.values(l) + at;
     const kernels::LayerInput attention_input = kernels::prepare_input(pool_, h.data(), T, H, w.q_proj);
+    const kernels::Product qkv[] = {{&w.q_proj, q.data()}, {&w.k_proj, k}, {&w.v_proj, v}};
     if (first == 0) {
-      kernels::matmul(pool_, attention_input, w.q_proj, q.data());
+      kernels::matmul(pool_, attention_input, qkv);
     } else {
       kernels::matmul(pool_, &h[static_cast<std::size_t>(first) * H], rows, w.q_proj, q.data());
+      kernels::matmul(pool_, attention_input, std::span(qkv).subspan(1));
     }
-    kernels::matmul(pool_, attention_input, w.k_proj, k);
-    kernels::matmul(pool_, attention_input, w.v_proj, v);
     // With int8 weights attention's products are BF16 (docs/model.md, "The int8 scheme"): the cache
     // keeps keys and values as BF16.
     for_each_token(pool_, T, [&](int t) {
@@ -172,8 +172,8 @@ std::vector<float> Qwen3::run(std::span<const std::int32_t> ids, KvCache& cache,
       kernels::rmsnorm(xt, w.post_attention_norm.data(), H, eps, &h[t * H]);
     });
     const kernels::LayerInput mlp_input = kernels::prepare_input(pool_, h.data(), rows, H, w.gate_proj);
-    kernels::matmul(pool_, mlp_input, w.gate_proj, gate.data());
-    kernels::matmul(pool_, mlp_input, w.up_proj, up.data());
+    const kernels::Product gate_up[] = {{&w.gate_proj, gate.data()}, {&w.up_proj, up.data()}};
+    kernels::matmul(pool_, mlp_input, gate_up);
     const std::size_t I = c.intermediate_size;
     for_each_token(pool_, rows, [&](int t) { kernels::silu_mul(&gate[t * I], &up[t * I], I); });
     kernels::matmul(pool_, gate.data(), rows, w.down_proj, h.data());

@@ -75,13 +75,40 @@ TEST_CASE("a layer matrix read in place equals its decoded copy packed as f32, b
         in_place.target = target;
         const kernels::PackedMatrix copy = k.pack({DType::kF32, decoded.data(), kRows, kCols}, kernels::Packing::kF32);
         std::vector<float> expected(static_cast<std::size_t>(tokens) * kRows), got(expected.size());
-        k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, kCols, kernels::Packing::kF32), copy,
-                        expected.data());
-        k.matmul_packed(pool, k.prepare_input(pool, x.data(), tokens, kCols, kernels::Packing::kInPlace), in_place,
-                        got.data());
+        k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, kCols, kernels::Packing::kF32), copy,
+                     expected.data());
+        k.matmul_one(pool, k.prepare_input(pool, x.data(), tokens, kCols, kernels::Packing::kInPlace), in_place,
+                     got.data());
         CHECK(same_bits(expected, got));
       }
     }
+  }
+}
+
+TEST_CASE("products of one input over in-place and packed matrices together equal them one by one") {
+  // A GGUF file may hold one layer's q, k and v in place and packed: kernels::matmul runs each
+  // packing's panels apart.
+  constexpr int kRows = 77, kCols = 512, kTokens = 5;
+  std::mt19937 rng(17);
+  const std::vector<std::byte> q8 = random_blocks(kFormats[0], kRows, kCols, rng);
+  const std::vector<std::byte> q6 = random_blocks(kFormats[4], kRows, kCols, rng);
+  const std::vector<float> w = random_input(kRows * kCols, rng), x = random_input(kTokens * kCols, rng);
+  const kernels::PackedMatrix m[] = {kernels::in_place(io::GgmlType::kQ8_0, kRows, kCols, q8.data(), q8.size()),
+                                     kernels::pack({DType::kF32, w.data(), kRows, kCols}, kernels::Packing::kF32),
+                                     kernels::in_place(io::GgmlType::kQ6_K, kRows, kCols, q6.data(), q6.size())};
+  kernels::ThreadPool pool(2);
+  std::vector<float> together[3], alone[3];
+  kernels::Product products[3];
+  for (int i = 0; i < 3; ++i) {
+    together[i].assign(kTokens * kRows, NAN);
+    alone[i].assign(kTokens * kRows, NAN);
+    products[i] = {&m[i], together[i].data()};
+  }
+  const kernels::LayerInput in = kernels::prepare_input(pool, x.data(), kTokens, kCols, m[0]);
+  kernels::matmul(pool, in, products);
+  for (int i = 0; i < 3; ++i) {
+    kernels::matmul(pool, x.data(), kTokens, m[i], alone[i].data());
+    CHECK(same_bits(together[i], alone[i]));
   }
 }
 
