@@ -49,7 +49,7 @@ struct ModelInfo {
   std::string weight_format;
   std::size_t bytes_mapped = 0;          // size of the memory-mapped checkpoint files
   std::size_t weight_bytes = 0;          // bytes of matrix storage used for compute
-  // Options::pack_cache_dir at this load: "off", "mapped <file>", "written <file>",
+  // Options::pack_cache_dir at this load: "off", "read <file>", "written <file>",
   // "not written: <reason>" (the load succeeded; only the cache failed), or "not used: ..." when no
   // layer matrix is packed (all read in place from a GGUF file).
   std::string pack_cache;
@@ -62,7 +62,7 @@ class QGUARD_API Model {
     WeightFormat weights = WeightFormat::kAuto;
     // Where packed layer matrices are kept between loads (created if missing). Empty: pack at every
     // load. With a directory, the first load packs and writes a file there (~0.9 GB for 0.6B in
-    // BF16); later loads of the same checkpoint map that file instead, several times faster. A
+    // BF16); later loads of the same checkpoint read that file instead, several times faster. A
     // changed checkpoint or option gets a new file; old ones are not deleted.
     std::string pack_cache_dir;
   };

@@ -1,6 +1,6 @@
-// A file of packed layer matrices: written after a load has packed them, and mapped by the next
-// load of the same checkpoint instead of packing again. Such a load costs page-table setup over the
-// page cache instead of the kernel zeroing ~0.9 GB of fresh memory and the repacking (docs/model.md).
+// A file of packed layer matrices: written after a load has packed them, and read by the next load
+// of the same checkpoint instead of packing again. Such a load costs a copy from the page cache
+// instead of the packing (docs/model.md).
 //
 // One file per checkpoint and layout, named by a hash of its key. The key lists the format version,
 // the kernels' panel constants, the path, size and modification time of each checkpoint file (and
@@ -15,7 +15,6 @@
 #include <string>
 
 #include "io/checkpoint.hpp"
-#include "io/mapped_file.hpp"
 #include "kernels/kernels.hpp"
 
 namespace qguard::model {
@@ -32,9 +31,9 @@ class PackCache {
  public:
   PackCache(const std::filesystem::path& dir, const io::Checkpoint& checkpoint, std::span<const PackedTensor> tensors);
 
-  // Maps this key's file and points every target into it; nullopt when there is no usable file
-  // (absent, stale or damaged). The mapping must outlive the targets.
-  std::optional<io::MappedFile> map(std::span<const PackedTensor> tensors) const;
+  // Reads this key's file into huge-page memory and points every target into it; nullopt when
+  // there is no usable file (absent, stale or damaged). The storage must outlive the targets.
+  std::optional<kernels::PanelStorage> read(std::span<const PackedTensor> tensors, kernels::ThreadPool& pool) const;
 
   // Writes every target's packed bytes to this key's file (through a temporary file and a rename,
   // so a reader never sees half a file). Returns an explanation on failure instead of throwing:

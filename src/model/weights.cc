@@ -124,10 +124,10 @@ Weights bind_weights(const io::Checkpoint& checkpoint, const Config& c, WeightFo
   std::optional<PackCache> cache;
   if (!pack_cache_dir.empty() && !matrices.empty()) {
     cache.emplace(pack_cache_dir, checkpoint, matrices);
-    w.pack_cache = cache->map(matrices);
+    w.pack_cache = cache->read(matrices, pool);
   }
   if (w.pack_cache) {
-    w.pack_cache_status = "mapped " + cache->path().string();
+    w.pack_cache_status = "read " + cache->path().string();
   } else {
     pool.parallel_for(matrices.size(), [&](std::size_t i) {
       const PackedTensor& m = matrices[i];

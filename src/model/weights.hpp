@@ -30,7 +30,7 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
   std::size_t matrix_bytes = 0;  // bytes of matrix storage used for compute (those read in place: in the file)
-  std::optional<io::MappedFile> pack_cache;  // the packed layer matrices, when mapped from a cache file
+  std::optional<kernels::PanelStorage> pack_cache;  // the packed layer matrices, when read from a cache file
   std::string pack_cache_status;             // ModelInfo::pack_cache
 };
 

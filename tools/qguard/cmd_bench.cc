@@ -287,7 +287,7 @@ constexpr int kDecodeSteps = 32;
 struct Results {
   int threads = 0;
   std::string dtype;
-  std::string pack_cache;  // ModelInfo::pack_cache: whether load_ms packed or mapped
+  std::string pack_cache;  // ModelInfo::pack_cache: whether load_ms packed or read the pack cache
   double load_ms = 0;
   std::size_t requests = 0;  // timed requests (file lines x repeat)
   std::size_t prompt_tokens_p50 = 0;
