@@ -40,6 +40,7 @@ struct TargetKernels {
   LayerInput (*prepare_input)(ThreadPool& pool, const float* x, int tokens, int cols, Packing packing);
   // y = x · wᵀ for each product, as one job; every w of one packing, x prepared for them.
   void (*matmul_packed)(ThreadPool& pool, const LayerInput& x, std::span<const Product> products);
+  // matmul_packed of one product (the tests and kernels_bench call a table directly).
   void matmul_one(ThreadPool& pool, const LayerInput& x, const PackedMatrix& w, float* y) const {
     const Product product{&w, y};
     matmul_packed(pool, x, {&product, 1});
