@@ -205,8 +205,11 @@ void for_each_panel_tile(ThreadPool& pool, std::span<const int> heights, int pan
 }
 
 // The heights of the products' matrices, for for_each_panel_tile (dispatch.cc checks their count).
+// kMaxProducts is read as a value, never bound to a reference (std::min): a reference would make the
+// shared namespace's constant a symbol of this target's objects (check_target_symbols.py).
 struct ProductHeights {
-  explicit ProductHeights(std::span<const Product> products) : count(std::min(products.size(), kMaxProducts)) {
+  explicit ProductHeights(std::span<const Product> products)
+      : count(products.size() < kMaxProducts ? products.size() : kMaxProducts) {
     for (std::size_t i = 0; i < count; ++i) rows[i] = products[i].w->rows;
   }
   operator std::span<const int>() const { return {rows, count}; }
