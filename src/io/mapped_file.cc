@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "io/descriptor.hpp"
 #include "qguard/error.hpp"
 
 namespace qguard::io {
@@ -22,18 +23,12 @@ namespace {
                                                 std::generic_category().message(err)));
 }
 
-// Closes the descriptor on every exit path; a mapping stays valid after its descriptor is closed.
-struct DescriptorCloser {
-  int fd;
-  ~DescriptorCloser() { ::close(fd); }
-};
-
 }  // namespace
 
 MappedFile MappedFile::open(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw_system_error("open", path, errno);
-  const DescriptorCloser closer{fd};
+  const DescriptorCloser closer{fd};  // a mapping stays valid after its descriptor is closed
 
   struct stat info {};
   if (::fstat(fd, &info) != 0) throw_system_error("inspect", path, errno);

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "io/descriptor.hpp"
 #include "qguard/error.hpp"
 
 namespace qguard::model {
@@ -61,13 +62,6 @@ bool read_exactly(int fd, std::byte* out, std::uint64_t n, std::uint64_t offset)
   return true;
 }
 
-struct FileDescriptor {
-  int fd;
-  ~FileDescriptor() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
 }  // namespace
 
 PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& checkpoint,
@@ -94,49 +88,50 @@ PackCache::PackCache(const std::filesystem::path& dir, const io::Checkpoint& che
   path_ = dir_ / fmt::format("qguard-{:016x}.pack", fnv1a(key_));
 }
 
-std::optional<kernels::PanelStorage> PackCache::read(std::span<const PackedTensor> tensors,
-                                                     kernels::ThreadPool& pool) const {
-  const FileDescriptor file{::open(path_.c_str(), O_RDONLY | O_CLOEXEC)};
+kernels::PanelStorage PackCache::read(std::span<const PackedTensor> tensors, kernels::ThreadPool& pool) const {
+  const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return nullptr;
+  const io::DescriptorCloser closer{fd};
   struct stat status {};
-  if (file.fd < 0 || ::fstat(file.fd, &status) != 0 || !S_ISREG(status.st_mode)) return std::nullopt;
+  if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) return nullptr;
   const auto file_size = static_cast<std::uint64_t>(status.st_size);
 
   // The header this key's file starts with (its size follows from the key and the matrix count).
   std::vector<std::byte> header(header_size(key_.size(), tensors.size()));
-  if (!read_exactly(file.fd, header.data(), header.size(), 0)) return std::nullopt;
-  if (std::memcmp(header.data(), kMagic, sizeof kMagic) != 0) return std::nullopt;
+  if (!read_exactly(fd, header.data(), header.size(), 0)) return nullptr;
+  if (std::memcmp(header.data(), kMagic, sizeof kMagic) != 0) return nullptr;
   Reader in{header, sizeof kMagic};
   std::uint64_t key_size = 0, count = 0;
-  if (!in.u64(key_size) || key_size != key_.size()) return std::nullopt;
-  if (std::memcmp(header.data() + in.at, key_.data(), key_.size()) != 0) return std::nullopt;
+  if (!in.u64(key_size) || key_size != key_.size()) return nullptr;
+  if (std::memcmp(header.data() + in.at, key_.data(), key_.size()) != 0) return nullptr;
   in.at += key_size;
-  if (!in.u64(count) || count != tensors.size()) return std::nullopt;
+  if (!in.u64(count) || count != tensors.size()) return nullptr;
 
   std::vector<std::uint64_t> offsets;
   std::uint64_t end = header.size();
   for (const PackedTensor& t : tensors) {
     std::uint64_t offset = 0, size = 0;
-    if (!in.u64(offset) || !in.u64(size)) return std::nullopt;
+    if (!in.u64(offset) || !in.u64(size)) return nullptr;
     const auto rows = static_cast<int>(t.tensor->shape[0]), cols = static_cast<int>(t.tensor->shape[1]);
     const bool fits = offset % kAlignment == 0 && offset >= end &&
                       size == kernels::packed_bytes(t.packing, rows, cols) && offset <= file_size &&
                       size <= file_size - offset;
-    if (!fits) return std::nullopt;
+    if (!fits) return nullptr;
     offsets.push_back(offset);
     end = offset + size;
   }
 
   // Read into huge pages (allocate_panels), 2 MiB per task, not mapped: the file's 4 KiB pages made
-  // int8 labels ~5 % slower on a Zen 5 guest (docs/model.md).
+  // int8 labels ~7 % slower on a Zen 5 guest (docs/model.md).
   const std::uint64_t first = offsets.front(), bytes = end - first;
   kernels::PanelStorage storage = kernels::allocate_panels(bytes);
   constexpr std::uint64_t kChunk = 2 << 20;
   std::atomic<bool> complete = true;
   pool.parallel_for((bytes + kChunk - 1) / kChunk, [&](std::size_t i) {
     const std::uint64_t at = i * kChunk;
-    if (!read_exactly(file.fd, storage.get() + at, std::min(kChunk, bytes - at), first + at)) complete = false;
+    if (!read_exactly(fd, storage.get() + at, std::min(kChunk, bytes - at), first + at)) complete = false;
   });
-  if (!complete) return std::nullopt;
+  if (!complete) return nullptr;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     const PackedTensor& t = tensors[i];
     *t.target = kernels::borrow_packed(t.packing, static_cast<int>(t.tensor->shape[0]),

@@ -31,9 +31,9 @@ class PackCache {
  public:
   PackCache(const std::filesystem::path& dir, const io::Checkpoint& checkpoint, std::span<const PackedTensor> tensors);
 
-  // Reads this key's file into huge-page memory and points every target into it; nullopt when
-  // there is no usable file (absent, stale or damaged). The storage must outlive the targets.
-  std::optional<kernels::PanelStorage> read(std::span<const PackedTensor> tensors, kernels::ThreadPool& pool) const;
+  // Reads this key's file into huge-page memory and points every target into it; null when there
+  // is no usable file (absent, stale or damaged). The storage must outlive the targets.
+  kernels::PanelStorage read(std::span<const PackedTensor> tensors, kernels::ThreadPool& pool) const;
 
   // Writes every target's packed bytes to this key's file (through a temporary file and a rename,
   // so a reader never sees half a file). Returns an explanation on failure instead of throwing:

@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,8 +29,8 @@ struct Weights {
   std::vector<LayerWeights> layers;
   std::vector<float> final_norm;
   std::size_t matrix_bytes = 0;  // bytes of matrix storage used for compute (those read in place: in the file)
-  std::optional<kernels::PanelStorage> pack_cache;  // the packed layer matrices, when read from a cache file
-  std::string pack_cache_status;             // ModelInfo::pack_cache
+  kernels::PanelStorage pack_cache;  // the packed layer matrices, when read from a cache file
+  std::string pack_cache_status;     // ModelInfo::pack_cache
 };
 
 // Throws Error kMissingTensor / kShapeMismatch naming the tensor. Packs on `pool`, or maps the
