@@ -188,21 +188,27 @@ TEST_CASE("row-major matmul matches the naive product for F32 and BF16 weights, 
 }
 
 TEST_CASE("one pool serves concurrent parallel_for callers, each item exactly once") {
-  ThreadPool pool(3);
-  std::vector<std::thread> callers;
-  std::atomic<int> failures{0};
-  for (int c = 0; c < 4; ++c) {
-    callers.emplace_back([&] {
-      for (int round = 0; round < 50; ++round) {
-        std::vector<std::atomic<int>> hits(97);
-        pool.parallel_for(hits.size(), [&](std::size_t i) { hits[i].fetch_add(1); });
-        for (auto& h : hits) failures += h.load() != 1;
-      }
-    });
+  // Item counts below, at and above the pool's size, split into uneven shares.
+  for (int threads : {1, 2, 3, 4}) {
+    CAPTURE(threads);
+    ThreadPool pool(threads);
+    std::vector<std::thread> callers;
+    std::atomic<int> failures{0};
+    for (int c = 0; c < 4; ++c) {
+      callers.emplace_back([&] {
+        for (int round = 0; round < 20; ++round) {
+          for (std::size_t n : {0, 1, 2, 3, 5, 97}) {
+            std::vector<std::atomic<int>> hits(n);
+            pool.parallel_for(n, [&](std::size_t i) { hits[i].fetch_add(1); });
+            for (auto& h : hits) failures += h.load() != 1;
+          }
+        }
+      });
+    }
+    for (auto& t : callers) t.join();
+    CHECK(failures.load() == 0);
+    CHECK(pool.size() == threads);
   }
-  for (auto& t : callers) t.join();
-  CHECK(failures.load() == 0);
-  CHECK(pool.size() == 3);
 }
 
 // Shapes that leave a padded last panel on every target (panels of 8 to 32 rows) and every tile size.

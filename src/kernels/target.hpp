@@ -178,28 +178,21 @@ inline constexpr int kPanelRows = 2 * static_cast<int>(kLanes);
 // heights[m] rows and every tile of up to `tokens_per_tile` tokens, as one job on the pool: the
 // matrices' panels in turn, so products sharing an input (q, k and v; gate and up) wait for the
 // pool once. A task is one panel: its weights stay in L1 or L2 while every token passes over them.
-// Under 16 tokens a panel is a microsecond or two of streaming, and tasks are runs of consecutive
-// panels instead, two per thread: claiming panels one by one (an atomic shared by the threads) and
-// hopping between them cost decode steps ~8 % on a Zen 5 guest.
+// The pool hands each thread a contiguous share of the panels (ThreadPool::parallel_for), so a
+// thread streams consecutive panels and claims them without contention.
 template <typename Tile>
 void for_each_panel_tile(ThreadPool& pool, std::span<const int> heights, int panel_rows, int tokens,
                          int tokens_per_tile, const Tile& tile) {
   auto panels_of = [panel_rows](int rows) { return (rows + panel_rows - 1) / panel_rows; };
   int panels = 0;
   for (int rows : heights) panels += panels_of(rows);
-  const int per_task = tokens < 16 ? std::max(1, panels / (2 * pool.size())) : 1;
-  const int tasks = (panels + per_task - 1) / per_task;
-  pool.parallel_for(tasks, [&](std::size_t task) {
-    const int first = static_cast<int>(task) * per_task, last = std::min(panels, first + per_task);
-    int m = 0, p = first;  // panel `first` is matrix m's panel p
+  pool.parallel_for(panels, [&](std::size_t task) {
+    int m = 0, p = static_cast<int>(task);  // panel `task` is matrix m's panel p
     while (p >= panels_of(heights[m])) p -= panels_of(heights[m++]);
-    for (int n = first; n < last; ++n, ++p) {
-      while (p == panels_of(heights[m])) m += 1, p = 0;
-      const int r0 = p * panel_rows;
-      for (int t0 = 0; t0 < tokens; t0 += tokens_per_tile) {
-        tile(m, p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0),
-             std::min(panel_rows, heights[m] - r0));
-      }
+    const int r0 = p * panel_rows;
+    for (int t0 = 0; t0 < tokens; t0 += tokens_per_tile) {
+      tile(m, p, t0, std::min(tokens_per_tile, tokens - t0), static_cast<std::size_t>(r0),
+           std::min(panel_rows, heights[m] - r0));
     }
   });
 }

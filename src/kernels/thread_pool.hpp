@@ -24,7 +24,9 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done.
+  // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done. Each
+  // thread runs a contiguous share of the items first (the caller the first share, worker k the
+  // k + 1-th), then helps with what is left of the others'.
   // Exceptions must not escape `body`. (A template over the body rather than a std::function: the
   // per-target kernel builds then instantiate nothing outside their own namespace, see
   // kernels/target.hpp.)
@@ -37,8 +39,8 @@ class ThreadPool {
   using Item = void (*)(const void* context, std::size_t i);
   struct Job;
   void run(std::size_t n, Item item, const void* context);
-  void worker_loop();
-  static void run_items(Job& job);
+  void worker_loop(std::size_t own_share);
+  static void run_items(Job& job, std::size_t own_share);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
