@@ -18,7 +18,7 @@ import tempfile
 
 REQUIRED = ["p50_ms", "p95_ms", "label_p50_ms", "prefill_tok_s", "prefill_tok_s_by_length", "decode_tok_s",
             "load_ms", "rss_mb", "dtype", "threads", "requests", "f32_peak_gflops", "int8_peak_gops",
-            "mem_bw_gbs", "prefill_efficiency", "decode_bw_efficiency", "failed", "kernels"]
+            "mem_bw_gbs", "thread_round_trip_ns", "prefill_efficiency", "decode_bw_efficiency", "failed", "kernels"]
 LENGTHS = ["64", "170", "369"]
 
 
@@ -91,7 +91,7 @@ def check_report(report, requests, dtype, config):
     check(p95 >= p50, f"p95_ms {p95} < p50_ms {p50}")
     positive(report, "label_p50_ms")
     for key in ["decode_tok_s", "load_ms", "rss_mb", "f32_peak_gflops", "mem_bw_gbs", "prefill_efficiency",
-                "decode_bw_efficiency", "prefill_tok_s"]:
+                "decode_bw_efficiency", "prefill_tok_s", "thread_round_trip_ns"]:  # run() asks for 2 threads
         positive(report, key)
     check(report["kernels"] in ("baseline", "avx2", "avx512", "avx512bf16", "amx"), f"kernels {report['kernels']!r}")
     # Every SIMD kernel build has 8-bit dot-product instructions; the scalar baseline has none.

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -174,6 +175,49 @@ void keep(const T& value) {
   asm volatile("" : : "r"(&value) : "memory");
 }
 
+// How far apart two threads run: one cache line bounced between two threads, in ns per round trip
+// (the best of 3 runs of up to 10,000 round trips, each cut short after 100 ms). Each job the pool
+// hands to a worker, and each row one thread writes and another reads, pays it: on the 2-core Zen 5
+// guest of docs/performance.md ~500 ns, the latency of two separate L3s.
+double thread_round_trip_ns() {
+  constexpr int kRoundTrips = 10000, kRuns = 3;
+  constexpr auto kBudget = std::chrono::milliseconds(100);
+  double best = 0;
+  for (int run = 0; run < kRuns; ++run) {
+    struct alignas(64) Line {
+      std::atomic<int> value{0};
+    };
+    Line ball, stop;  // ball: odd while the partner's answer is due; stop: 1 when the run ends
+    std::thread partner([&] {
+      for (int served = 1; stop.value.load(std::memory_order_relaxed) == 0;) {
+        if (ball.value.load(std::memory_order_acquire) == served) {
+          ball.value.store(served + 1, std::memory_order_release);
+          served += 2;
+        }
+      }
+    });
+    const Clock::time_point start = Clock::now();
+    // Waits for the partner's answer; false when the budget runs out first (on one CPU the partner
+    // answers only when it is scheduled, so the clock is read now and then).
+    auto answered = [&](int answer) {
+      for (int spins = 1; ball.value.load(std::memory_order_acquire) != answer; ++spins) {
+        if (spins % 1024 == 0 && Clock::now() - start > kBudget) return false;
+      }
+      return true;
+    };
+    int trips = 0;  // completed
+    for (; trips < kRoundTrips; ++trips) {
+      ball.value.store(2 * trips + 1, std::memory_order_release);
+      if (!answered(2 * trips + 2)) break;
+    }
+    const double ns = seconds_since(start) * 1e9 / std::max(trips, 1);  // none in 100 ms: a lower bound
+    stop.value.store(1);
+    partner.join();
+    best = run == 0 ? ns : std::min(best, ns);
+  }
+  return best;
+}
+
 // Read bandwidth: `threads` threads sum their share of a 1 GiB buffer (each first writes its own
 // share, so its pages are resident); the best of a few passes.
 double memory_read_bytes_per_second(int threads) {
@@ -301,6 +345,7 @@ struct Results {
   double f32_peak_gflops = 0;
   std::optional<double> int8_peak_gops;
   double mem_bw_gbs = 0;
+  std::optional<double> thread_round_trip_ns;  // with 2 threads or more
   // Int8 weights against the f32 reference path, over the label-only verdicts of the first pass.
   std::size_t compared = 0;
   std::optional<double> mean_abs_dp, max_abs_dp, severity_agreement;
@@ -477,6 +522,7 @@ Results run_bench(const BenchArgs& args) {
   r.f32_peak_gflops = ops_per_second(r.threads, kernels.f32_fma_ops) / 1e9;
   if (const double ops = ops_per_second(r.threads, kernels.int8_dot_ops); ops > 0) r.int8_peak_gops = ops / 1e9;
   r.mem_bw_gbs = memory_read_bytes_per_second(r.threads) / 1e9;
+  if (r.threads > 1) r.thread_round_trip_ns = thread_round_trip_ns();
   return r;
 }
 
@@ -521,21 +567,22 @@ void print_json(const Results& r, const BenchArgs& args) {
       "\"dtype\": {}, \"threads\": {}, "
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
-      "\"mem_bw_gbs\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, \"max_abs_dp\": {}, "
+      "\"mem_bw_gbs\": {}, \"thread_round_trip_ns\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, "
+      "\"max_abs_dp\": {}, "
       "\"severity_agreement\": {}, \"kernels\": {}}}\n",
       json_number(maybe_percentile(r.full_ms, 50)), json_number(maybe_percentile(r.full_ms, 95)),
       json_number(maybe_percentile(r.label_ms, 50)), json_number(maybe_percentile(r.label_ms, 95)),
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
       json_by_length(r.prefill_gflops), json_number(efficiency.at(kHeadlineLength)), json_by_length(efficiency),
-      r.int8_efficiency() ? "\"int8\"" : "\"f32\"",
-      json_number(r.decode_tok_s), json_number(r.decode_bytes_per_token), json_number(decode_gbs),
-      json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms), to_json_string(r.pack_cache), json_number(r.rss_mb),
-      json_number(r.load_rss_mb), json_number(r.weight_mb), to_json_string(r.dtype),
-      r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "), args.repeat,
-      r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
+      r.int8_efficiency() ? "\"int8\"" : "\"f32\"", json_number(r.decode_tok_s), json_number(r.decode_bytes_per_token),
+      json_number(decode_gbs), json_number(decode_gbs / r.mem_bw_gbs), json_number(r.load_ms),
+      to_json_string(r.pack_cache), json_number(r.rss_mb), json_number(r.load_rss_mb), json_number(r.weight_mb),
+      to_json_string(r.dtype), r.threads, r.requests, r.failed("timed"), r.failed("warm-up"), fmt::join(failures, ", "),
+      args.repeat, r.prompt_tokens_p50, json_number(r.f32_peak_gflops), json_number(r.int8_peak_gops),
       r.int8_peak_gops ? to_json_string(kernels::active_kernels().int8_instructions) : "null",
-      json_number(r.mem_bw_gbs), r.compared, json_number(r.mean_abs_dp), json_number(r.max_abs_dp),
-      json_number(r.severity_agreement), to_json_string(kernels::to_string(kernels::active_target())));
+      json_number(r.mem_bw_gbs), json_number(r.thread_round_trip_ns), r.compared, json_number(r.mean_abs_dp),
+      json_number(r.max_abs_dp), json_number(r.severity_agreement),
+      to_json_string(kernels::to_string(kernels::active_target())));
 }
 
 std::string ms_or_dash(std::optional<double> value) {
@@ -569,6 +616,9 @@ void print_text(const Results& r, const BenchArgs& args) {
              r.int8_peak_gops ? fmt::format("{:.1f} GOP/s ({})", *r.int8_peak_gops, kernels::active_kernels().int8_instructions)
                               : std::string("not measured (no 8-bit dot instructions in these kernels)"),
              r.mem_bw_gbs);
+  if (r.thread_round_trip_ns) {
+    fmt::print("{:<20}a cache line's round trip between two threads {:.0f} ns\n", "", *r.thread_round_trip_ns);
+  }
   if (r.compared > 0) {
     fmt::print("{:<20}mean |Δp| {:.2g}, max |Δp| {:.2g} over {} label verdicts, severities agree {:.1f}%\n",
                args.reference_model.empty() ? "int8 vs f32 path" : "vs reference model", *r.mean_abs_dp, *r.max_abs_dp,
