@@ -24,9 +24,9 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
-  // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done. Each
-  // thread runs a contiguous share of the items first (the caller the first share, worker k the
-  // k + 1-th), then helps with what is left of the others'.
+  // Calls body(i) for every i in [0, n), spread over the pool; returns when all are done. The items
+  // are cut into size() contiguous shares: the caller runs share 0 first, the i-th worker share i,
+  // and each then helps with what is left of the others'.
   // Exceptions must not escape `body`. (A template over the body rather than a std::function: the
   // per-target kernel builds then instantiate nothing outside their own namespace, see
   // kernels/target.hpp.)
