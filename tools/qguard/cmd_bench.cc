@@ -568,8 +568,7 @@ void print_json(const Results& r, const BenchArgs& args) {
       "\"requests\": {}, \"failed\": {}, \"warmup_failed\": {}, \"failures\": [{}], \"repeat\": {}, "
       "\"prompt_tokens_p50\": {}, \"f32_peak_gflops\": {}, \"int8_peak_gops\": {}, \"int8_instructions\": {}, "
       "\"mem_bw_gbs\": {}, \"thread_round_trip_ns\": {}, \"reference_compared\": {}, \"mean_abs_dp\": {}, "
-      "\"max_abs_dp\": {}, "
-      "\"severity_agreement\": {}, \"kernels\": {}}}\n",
+      "\"max_abs_dp\": {}, \"severity_agreement\": {}, \"kernels\": {}}}\n",
       json_number(maybe_percentile(r.full_ms, 50)), json_number(maybe_percentile(r.full_ms, 95)),
       json_number(maybe_percentile(r.label_ms, 50)), json_number(maybe_percentile(r.label_ms, 95)),
       json_number(r.prefill_tok_s.at(kHeadlineLength)), json_by_length(r.prefill_tok_s),
